@@ -1,0 +1,82 @@
+// Package chstore reads and writes telemetry in ClickHouse. The schema is
+// portable down to ClickHouse 18.16 (see migrations/clickhouse).
+package chstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says how to reach ClickHouse.
+type Config struct {
+	Addr         string        // host:port of the native protocol
+	Database     string        // database holding the tables
+	Username     string        //
+	Password     string        //
+	DialTimeout  time.Duration //
+	MaxOpenConns int           //
+	QueryTimeout time.Duration // upper bound for API reads
+}
+
+// DefaultConfig returns the defaults for a local ClickHouse.
+func DefaultConfig() Config {
+	return Config{
+		Addr:         "127.0.0.1:9000",
+		Database:     "aftertrace",
+		Username:     "default",
+		DialTimeout:  5 * time.Second,
+		MaxOpenConns: 16,
+		QueryTimeout: 30 * time.Second,
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("clickhouse addr: must not be empty"))
+	}
+	if c.Database == "" {
+		errs = append(errs, errors.New("clickhouse database: must not be empty"))
+	}
+	if c.MaxOpenConns <= 0 {
+		errs = append(errs, errors.New("clickhouse max open conns: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is a handle on the ClickHouse tables.
+type Store struct {
+	conn driver.Conn
+	cfg  Config
+}
+
+// Open connects to ClickHouse (lazily: a down server is not an error here).
+func Open(cfg Config) (*Store, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:            []string{cfg.Addr},
+		Auth:            clickhouse.Auth{Database: cfg.Database, Username: cfg.Username, Password: cfg.Password},
+		DialTimeout:     cfg.DialTimeout,
+		MaxOpenConns:    cfg.MaxOpenConns,
+		MaxIdleConns:    cfg.MaxOpenConns,
+		ConnMaxLifetime: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
+	}
+	return &Store{conn: conn, cfg: cfg}, nil
+}
+
+// Conn exposes the driver connection (tests and tools).
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Ping checks that ClickHouse answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.conn.Close() }

@@ -1,0 +1,103 @@
+// Package schema applies the embedded SQL migrations to ClickHouse and
+// Postgres with golang-migrate. Applying is idempotent: an up-to-date
+// database is left alone.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
+	chmigrate "github.com/golang-migrate/migrate/v4/database/clickhouse"
+	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/aftertrace/aftertrace/migrations"
+)
+
+// ClickHouseOptions says where the ClickHouse migrations go.
+type ClickHouseOptions struct {
+	Addr     string // host:port of the native protocol
+	Database string
+	Username string
+	Password string
+}
+
+// MigrateClickHouse creates the database if needed and applies all pending
+// ClickHouse migrations.
+func MigrateClickHouse(ctx context.Context, o ClickHouseOptions) error {
+	if o.Database == "" {
+		o.Database = "default"
+	}
+	admin := clickhouse.OpenDB(&clickhouse.Options{
+		Addr: []string{o.Addr},
+		Auth: clickhouse.Auth{Database: "default", Username: o.Username, Password: o.Password},
+	})
+	defer admin.Close()
+	// The database name is an identifier from our own config, not user input;
+	// backquote it anyway so odd names fail loudly instead of injecting.
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+o.Database+"`"); err != nil {
+		return fmt.Errorf("create clickhouse database %q: %w", o.Database, err)
+	}
+	db := clickhouse.OpenDB(&clickhouse.Options{
+		Addr: []string{o.Addr},
+		Auth: clickhouse.Auth{Database: o.Database, Username: o.Username, Password: o.Password},
+	})
+	defer db.Close()
+	drv, err := chmigrate.WithInstance(db, &chmigrate.Config{
+		DatabaseName:          o.Database,
+		MultiStatementEnabled: true,
+		MultiStatementMaxSize: 10 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("clickhouse migrate driver: %w", err)
+	}
+	return apply(ctx, migrations.ClickHouse, "clickhouse", "clickhouse", drv)
+}
+
+// MigratePostgres applies all pending Postgres migrations.
+func MigratePostgres(ctx context.Context, dsn string) error {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("postgres pool: %w", err)
+	}
+	defer pool.Close()
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	drv, err := pgxmigrate.WithInstance(db, &pgxmigrate.Config{})
+	if err != nil {
+		return fmt.Errorf("postgres migrate driver: %w", err)
+	}
+	return apply(ctx, migrations.Postgres, "postgres", "pgx5", drv)
+}
+
+func apply(ctx context.Context, fsys fs.FS, dir, name string, drv database.Driver) error {
+	src, err := iofs.New(fsys, dir)
+	if err != nil {
+		return fmt.Errorf("%s migrations source: %w", name, err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, name, drv)
+	if err != nil {
+		return fmt.Errorf("%s migrate: %w", name, err)
+	}
+	defer m.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // lets a cancelled context stop a long migration
+		select {
+		case <-ctx.Done():
+			m.GracefulStop <- true
+		case <-done:
+		}
+	}()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("%s migrate up: %w", name, err)
+	}
+	return nil
+}
