@@ -14,15 +14,15 @@ import (
 type Kind int
 
 const (
-	KindInternal        Kind = iota // a bug or an unexpected failure: 500
-	KindInvalid                     // malformed input: 400
-	KindUnauthenticated             // missing or bad credential: 401
-	KindNotFound                    // unknown or not visible to this tenant: 404
-	KindTooLarge                    // body or result over a limit: 413
-	KindUnsupportedMedia            // wrong content type: 415
-	KindRateLimited                 // over a rate limit: 429
-	KindUnavailable                 // a dependency is down; retry later: 503
-	KindTimeout                     // took too long: 504
+	KindInternal         Kind = iota // a bug or an unexpected failure: 500
+	KindInvalid                      // malformed input: 400
+	KindUnauthenticated              // missing or bad credential: 401
+	KindNotFound                     // unknown or not visible to this tenant: 404
+	KindTooLarge                     // body or result over a limit: 413
+	KindUnsupportedMedia             // wrong content type: 415
+	KindRateLimited                  // over a rate limit: 429
+	KindUnavailable                  // a dependency is down; retry later: 503
+	KindTimeout                      // took too long: 504
 )
 
 var kindCodes = map[Kind]string{

@@ -26,7 +26,7 @@ type Config struct {
 // DefaultConfig returns the defaults for a local ClickHouse.
 func DefaultConfig() Config {
 	return Config{
-		Addr:         "127.0.0.1:9000",
+		Addr:         "127.0.0.1:19000", // the dev stack of `make run`
 		Database:     "aftertrace",
 		Username:     "default",
 		DialTimeout:  5 * time.Second,

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
-	chmigrate "github.com/golang-migrate/migrate/v4/database/clickhouse"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,30 +37,40 @@ func MigrateClickHouse(ctx context.Context, o ClickHouseOptions) error {
 	if o.Database == "" {
 		o.Database = "default"
 	}
-	admin := clickhouse.OpenDB(&clickhouse.Options{
-		Addr: []string{o.Addr},
-		Auth: clickhouse.Auth{Database: "default", Username: o.Username, Password: o.Password},
-	})
-	defer admin.Close()
-	// The database name is an identifier from our own config, not user input;
-	// backquote it anyway so odd names fail loudly instead of injecting.
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+o.Database+"`"); err != nil {
+	if strings.ContainsAny(o.Database, "`\\") {
+		return fmt.Errorf("clickhouse database name %q: must not contain backquotes or backslashes", o.Database)
+	}
+	admin, err := openCH(o, "default")
+	if err != nil {
+		return err
+	}
+	err = admin.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+o.Database+"`")
+	_ = admin.Close()
+	if err != nil {
 		return fmt.Errorf("create clickhouse database %q: %w", o.Database, err)
 	}
-	db := clickhouse.OpenDB(&clickhouse.Options{
-		Addr: []string{o.Addr},
-		Auth: clickhouse.Auth{Database: o.Database, Username: o.Username, Password: o.Password},
-	})
-	defer db.Close()
-	drv, err := chmigrate.WithInstance(db, &chmigrate.Config{
-		DatabaseName:          o.Database,
-		MultiStatementEnabled: true,
-		MultiStatementMaxSize: 10 << 20,
-	})
+	conn, err := openCH(o, o.Database)
 	if err != nil {
-		return fmt.Errorf("clickhouse migrate driver: %w", err)
+		return err
+	}
+	defer conn.Close()
+	drv, err := newCHDriver(ctx, conn)
+	if err != nil {
+		return err
 	}
 	return apply(ctx, migrations.ClickHouse, "clickhouse", "clickhouse", drv)
+}
+
+func openCH(o ClickHouseOptions, db string) (driver.Conn, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{o.Addr},
+		Auth:        clickhouse.Auth{Database: db, Username: o.Username, Password: o.Password},
+		DialTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", o.Addr, err)
+	}
+	return conn, nil
 }
 
 // MigratePostgres applies all pending Postgres migrations.

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aftertrace/aftertrace/internal/schema"
+	"github.com/aftertrace/aftertrace/services/allinone"
+)
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	var logLevel string
+	root := &cobra.Command{
+		Use:           "aftertrace",
+		Short:         "Telemetry correlation backend for container and Kubernetes fleets",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd.Flags())
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	logger := func() (*slog.Logger, error) {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+			return nil, fmt.Errorf("log level %q: %w", logLevel, err)
+		}
+		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+	}
+
+	root.AddCommand(
+		newServeCmd("run", "Run every service in one process (dev / all-in-one)", allinone.All, true, logger, stdout),
+		newServeCmd("gateway", "Run the OTLP ingest gateway", allinone.Roles{Gateway: true}, false, logger, stdout),
+		newServeCmd("writer", "Run the JetStream → ClickHouse writer", allinone.Roles{Writer: true}, false, logger, stdout),
+		newServeCmd("api", "Run the HTTP query API", allinone.Roles{API: true}, false, logger, stdout),
+		newMigrateCmd(logger),
+	)
+	return root
+}
+
+func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger func() (*slog.Logger, error), stdout io.Writer) *cobra.Command {
+	cfg := allinone.DefaultConfig()
+	cfg.Roles = roles
+	cmd := &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			app, err := allinone.New(cfg, allinone.Deps{
+				Logger: log,
+				Started: func(a *allinone.App) {
+					if allInOne {
+						printBanner(stdout, a)
+					}
+				},
+			})
+			if err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			return app.Run(cmd.Context())
+		},
+	}
+	fs := cmd.Flags()
+	bindCommon(fs, &cfg)
+	bindClickHouse(fs, &cfg)
+	if roles.Gateway || roles.Writer {
+		bindNATS(fs, &cfg)
+	}
+	if roles.Gateway {
+		bindGateway(fs, &cfg)
+	}
+	if roles.Writer {
+		bindWriter(fs, &cfg)
+	}
+	if roles.API {
+		bindAPI(fs, &cfg)
+	}
+	if allInOne {
+		fs.StringVar(&cfg.StackDir, "stack-dir", cfg.StackDir, "start private ClickHouse and Postgres with their data under this folder (dev stack)")
+		fs.IntVar(&cfg.StackClickHouse, "stack-clickhouse-port", cfg.StackClickHouse, "native port of the dev ClickHouse")
+		fs.IntVar(&cfg.StackClickHouseHT, "stack-clickhouse-http-port", cfg.StackClickHouseHT, "HTTP port of the dev ClickHouse")
+		fs.IntVar(&cfg.StackPostgres, "stack-postgres-port", cfg.StackPostgres, "port of the dev Postgres")
+	}
+	return cmd
+}
+
+func printBanner(w io.Writer, a *allinone.App) {
+	c := a.Config()
+	fmt.Fprintf(w, "\nAftertrace is running.\n")
+	if a.Gateway != nil {
+		fmt.Fprintf(w, "  OTLP gRPC   %s\n  OTLP HTTP   http://%s\n", a.Gateway.GRPCAddr(), a.Gateway.HTTPAddr())
+	}
+	if a.API != nil {
+		fmt.Fprintf(w, "  Query API   http://%s\n", a.API.Addr())
+	}
+	fmt.Fprintf(w, "  Dev tenant  %s\n  API key     %s\n", c.DevTenantID, c.DevAPIKey)
+	fmt.Fprintf(w, "  (send it as: Authorization: Bearer %s)\n\n", c.DevAPIKey)
+}
+
+func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {
+	cfg := allinone.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply ClickHouse and Postgres migrations (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			return migrate(cmd.Context(), log, cfg)
+		},
+	}
+	fs := cmd.Flags()
+	bindClickHouse(fs, &cfg)
+	fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", cfg.PostgresDSN, "Postgres connection string (empty: skip Postgres)")
+	return cmd
+}
+
+func migrate(ctx context.Context, log *slog.Logger, cfg allinone.Config) error {
+	if err := cfg.ClickHouse.Validate(); err != nil {
+		return err
+	}
+	if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{
+		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+	}); err != nil {
+		return err
+	}
+	log.Info("clickhouse migrated", "addr", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
+	if cfg.PostgresDSN != "" {
+		if err := schema.MigratePostgres(ctx, cfg.PostgresDSN); err != nil {
+			return err
+		}
+		log.Info("postgres migrated")
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package bus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// headerRoom is kept free in every message for headers and framing.
+const headerRoom = 4 << 10
+
+// PublisherConfig bounds publishing.
+type PublisherConfig struct {
+	MaxMessageBytes int           // upper bound per message; the server's max payload wins if lower
+	AckTimeout      time.Duration // how long to wait for all PubAcks
+}
+
+// DefaultPublisherConfig returns 4 MiB messages and a 10 s ack timeout.
+func DefaultPublisherConfig() PublisherConfig {
+	return PublisherConfig{MaxMessageBytes: 4 << 20, AckTimeout: 10 * time.Second}
+}
+
+// Publisher persists OTLP requests in JetStream.
+type Publisher struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	cfg PublisherConfig
+}
+
+// NewPublisher returns a Publisher on an open connection.
+func NewPublisher(nc *nats.Conn, js jetstream.JetStream, cfg PublisherConfig) *Publisher {
+	return &Publisher{nc: nc, js: js, cfg: cfg}
+}
+
+// PublishTraces stores td for tenantID. It returns nil only after JetStream
+// acknowledged every part; any failure is an apperr of KindUnavailable (or
+// KindTooLarge for a span that cannot fit in a message).
+func (p *Publisher) PublishTraces(ctx context.Context, tenantID string, td ptrace.Traces) error {
+	if td.SpanCount() == 0 {
+		return nil
+	}
+	payloads, counts, err := chunkTraces(td, p.maxPayload())
+	if err != nil {
+		return err
+	}
+	return p.publish(ctx, SignalTraces, tenantID, payloads, counts)
+}
+
+func (p *Publisher) maxPayload() int {
+	limit := p.cfg.MaxMessageBytes
+	if srv := int(p.nc.MaxPayload()); srv > 0 && srv < limit {
+		limit = srv
+	}
+	return max(limit-headerRoom, 1024)
+}
+
+func (p *Publisher) publish(ctx context.Context, sig Signal, tenantID string, payloads [][]byte, counts []int) error {
+	if !p.nc.IsConnected() {
+		return unavailable(nats.ErrConnectionClosed)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
+	for i, payload := range payloads {
+		msg := nats.NewMsg(IngestSubject(sig))
+		msg.Data = payload
+		msg.Header.Set(HeaderTenant, tenantID)
+		msg.Header.Set(HeaderSignal, string(sig))
+		msg.Header.Set(HeaderRecords, strconv.Itoa(counts[i]))
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(MessageID(tenantID, sig, payload)))
+		if err != nil {
+			return unavailable(err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return unavailable(err)
+		case <-ctx.Done():
+			return unavailable(errors.Join(errors.New("waiting for JetStream acknowledgement"), ctx.Err()))
+		}
+	}
+	return nil
+}
+
+// MessageID is the deterministic Nats-Msg-Id of a payload: a client that
+// retries the same request within the dedup window stores it once.
+func MessageID(tenantID string, sig Signal, payload []byte) string {
+	h := sha256.New()
+	h.Write([]byte(tenantID))
+	h.Write([]byte{0})
+	h.Write([]byte(sig))
+	h.Write([]byte{0})
+	h.Write(payload)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

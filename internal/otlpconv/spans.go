@@ -1,0 +1,223 @@
+package otlpconv
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Resource attribute keys promoted to their own columns.
+const (
+	AttrServiceName   = "service.name"
+	AttrPodUID        = "k8s.pod.uid"
+	AttrPodName       = "k8s.pod.name"
+	AttrNamespace     = "k8s.namespace.name"
+	AttrNodeName      = "k8s.node.name"
+	AttrContainerID   = "container.id"
+	AttrContainerName = "k8s.container.name"
+)
+
+// DefaultRetentionClass is the class of rows no retention selector matched.
+const DefaultRetentionClass = "default"
+
+// SpanBatch holds spans column by column, in the order of SpanColumns, so
+// that a whole batch is appended to a ClickHouse insert column-wise.
+type SpanBatch struct {
+	TenantID               []string
+	Date                   []time.Time
+	Timestamp              []time.Time
+	RetentionClass         []string
+	TraceID                []string // 16 raw bytes
+	SpanID                 []string // 8 raw bytes
+	ParentSpanID           []string // 8 raw bytes, empty for a root
+	TraceState             []string
+	Flags                  []uint32
+	ServiceName            []string
+	Name                   []string
+	Kind                   []int8
+	StartNs                []uint64
+	EndNs                  []uint64
+	DurationNs             []uint64
+	StatusCode             []int8
+	StatusMessage          []string
+	ScopeName              []string
+	ScopeVersion           []string
+	PodUID                 []string
+	PodName                []string
+	Namespace              []string
+	NodeName               []string
+	ContainerID            []string
+	ContainerName          []string
+	AttrKeys               [][]string
+	AttrValues             [][]string
+	AttrTypes              [][]uint8
+	ResourceKeys           [][]string
+	ResourceValues         [][]string
+	ResourceTypes          [][]uint8
+	EventTimes             [][]uint64
+	EventNames             [][]string
+	EventAttrs             [][]string
+	LinkTraceIDs           [][]string
+	LinkSpanIDs            [][]string
+	LinkTraceStates        [][]string
+	LinkAttrs              [][]string
+	DroppedAttributesCount []uint32
+	DroppedEventsCount     []uint32
+	DroppedLinksCount      []uint32
+}
+
+// SpanColumns are the spans table columns, in the order Columns returns them.
+var SpanColumns = []string{
+	"tenant_id", "date", "timestamp", "retention_class", "trace_id", "span_id", "parent_span_id",
+	"trace_state", "flags", "service_name", "name", "kind", "start_time_unix_nano", "end_time_unix_nano",
+	"duration_ns", "status_code", "status_message", "scope_name", "scope_version",
+	"k8s_pod_uid", "k8s_pod_name", "k8s_namespace_name", "k8s_node_name", "container_id", "k8s_container_name",
+	"attr_keys", "attr_values", "attr_types", "resource_keys", "resource_values", "resource_types",
+	"event_times", "event_names", "event_attrs",
+	"link_trace_ids", "link_span_ids", "link_trace_states", "link_attrs",
+	"dropped_attributes_count", "dropped_events_count", "dropped_links_count",
+}
+
+// Columns returns the column slices in SpanColumns order.
+func (b *SpanBatch) Columns() []any {
+	return []any{
+		b.TenantID, b.Date, b.Timestamp, b.RetentionClass, b.TraceID, b.SpanID, b.ParentSpanID,
+		b.TraceState, b.Flags, b.ServiceName, b.Name, b.Kind, b.StartNs, b.EndNs,
+		b.DurationNs, b.StatusCode, b.StatusMessage, b.ScopeName, b.ScopeVersion,
+		b.PodUID, b.PodName, b.Namespace, b.NodeName, b.ContainerID, b.ContainerName,
+		b.AttrKeys, b.AttrValues, b.AttrTypes, b.ResourceKeys, b.ResourceValues, b.ResourceTypes,
+		b.EventTimes, b.EventNames, b.EventAttrs,
+		b.LinkTraceIDs, b.LinkSpanIDs, b.LinkTraceStates, b.LinkAttrs,
+		b.DroppedAttributesCount, b.DroppedEventsCount, b.DroppedLinksCount,
+	}
+}
+
+// Len is the number of rows.
+func (b *SpanBatch) Len() int { return len(b.TenantID) }
+
+// Reset empties the batch, keeping its capacity.
+func (b *SpanBatch) Reset() { *b = SpanBatch{} }
+
+// resourceInfo is what every span of one resource shares.
+type resourceInfo struct {
+	service, podUID, podName, namespace, node, containerID, containerName string
+	keys, values                                                          []string
+	types                                                                 []uint8
+}
+
+func newResourceInfo(res pcommon.Resource) resourceInfo {
+	attrs := res.Attributes()
+	get := func(k string) string {
+		if v, ok := attrs.Get(k); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	ri := resourceInfo{
+		service:       get(AttrServiceName),
+		podUID:        get(AttrPodUID),
+		podName:       get(AttrPodName),
+		namespace:     get(AttrNamespace),
+		node:          get(AttrNodeName),
+		containerID:   NormalizeContainerID(get(AttrContainerID)),
+		containerName: get(AttrContainerName),
+	}
+	if ri.service == "" {
+		ri.service = "unknown_service"
+	}
+	ri.keys, ri.values, ri.types = AppendAttrs(nil, nil, nil, attrs)
+	return ri
+}
+
+// AppendTraces flattens every span of td into the batch for tenantID.
+func (b *SpanBatch) AppendTraces(tenantID string, td ptrace.Traces) {
+	rss := td.ResourceSpans()
+	for r := 0; r < rss.Len(); r++ {
+		rs := rss.At(r)
+		ri := newResourceInfo(rs.Resource())
+		sss := rs.ScopeSpans()
+		for s := 0; s < sss.Len(); s++ {
+			ss := sss.At(s)
+			scope := ss.Scope()
+			spans := ss.Spans()
+			for i := 0; i < spans.Len(); i++ {
+				b.appendSpan(tenantID, &ri, scope, spans.At(i))
+			}
+		}
+	}
+}
+
+func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span) {
+	start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
+	ts := time.Unix(0, int64(start)).UTC()
+	tid, sid := sp.TraceID(), sp.SpanID()
+	parent := ""
+	if p := sp.ParentSpanID(); !p.IsEmpty() {
+		parent = string(p[:])
+	}
+	b.TenantID = append(b.TenantID, tenantID)
+	b.Date = append(b.Date, ts)
+	b.Timestamp = append(b.Timestamp, ts)
+	b.RetentionClass = append(b.RetentionClass, DefaultRetentionClass)
+	b.TraceID = append(b.TraceID, string(tid[:]))
+	b.SpanID = append(b.SpanID, string(sid[:]))
+	b.ParentSpanID = append(b.ParentSpanID, parent)
+	b.TraceState = append(b.TraceState, sp.TraceState().AsRaw())
+	b.Flags = append(b.Flags, sp.Flags())
+	b.ServiceName = append(b.ServiceName, ri.service)
+	b.Name = append(b.Name, sp.Name())
+	b.Kind = append(b.Kind, int8(sp.Kind()))
+	b.StartNs = append(b.StartNs, start)
+	b.EndNs = append(b.EndNs, end)
+	dur := uint64(0)
+	if end > start {
+		dur = end - start
+	}
+	b.DurationNs = append(b.DurationNs, dur)
+	b.StatusCode = append(b.StatusCode, int8(sp.Status().Code()))
+	b.StatusMessage = append(b.StatusMessage, sp.Status().Message())
+	b.ScopeName = append(b.ScopeName, scope.Name())
+	b.ScopeVersion = append(b.ScopeVersion, scope.Version())
+	b.PodUID = append(b.PodUID, ri.podUID)
+	b.PodName = append(b.PodName, ri.podName)
+	b.Namespace = append(b.Namespace, ri.namespace)
+	b.NodeName = append(b.NodeName, ri.node)
+	b.ContainerID = append(b.ContainerID, ri.containerID)
+	b.ContainerName = append(b.ContainerName, ri.containerName)
+
+	k, v, t := AppendAttrs(nil, nil, nil, sp.Attributes())
+	b.AttrKeys = append(b.AttrKeys, k)
+	b.AttrValues = append(b.AttrValues, v)
+	b.AttrTypes = append(b.AttrTypes, t)
+	b.ResourceKeys = append(b.ResourceKeys, ri.keys)
+	b.ResourceValues = append(b.ResourceValues, ri.values)
+	b.ResourceTypes = append(b.ResourceTypes, ri.types)
+
+	evs := sp.Events()
+	et, en, ea := make([]uint64, evs.Len()), make([]string, evs.Len()), make([]string, evs.Len())
+	for i := 0; i < evs.Len(); i++ {
+		e := evs.At(i)
+		et[i], en[i], ea[i] = uint64(e.Timestamp()), e.Name(), AttrsJSON(e.Attributes())
+	}
+	b.EventTimes = append(b.EventTimes, et)
+	b.EventNames = append(b.EventNames, en)
+	b.EventAttrs = append(b.EventAttrs, ea)
+
+	links := sp.Links()
+	lt, ls, lst, la := make([]string, links.Len()), make([]string, links.Len()), make([]string, links.Len()), make([]string, links.Len())
+	for i := 0; i < links.Len(); i++ {
+		l := links.At(i)
+		ltid, lsid := l.TraceID(), l.SpanID()
+		lt[i], ls[i] = ltid.String(), lsid.String()
+		lst[i], la[i] = l.TraceState().AsRaw(), AttrsJSON(l.Attributes())
+	}
+	b.LinkTraceIDs = append(b.LinkTraceIDs, lt)
+	b.LinkSpanIDs = append(b.LinkSpanIDs, ls)
+	b.LinkTraceStates = append(b.LinkTraceStates, lst)
+	b.LinkAttrs = append(b.LinkAttrs, la)
+
+	b.DroppedAttributesCount = append(b.DroppedAttributesCount, sp.DroppedAttributesCount())
+	b.DroppedEventsCount = append(b.DroppedEventsCount, sp.DroppedEventsCount())
+	b.DroppedLinksCount = append(b.DroppedLinksCount, sp.DroppedLinksCount())
+}

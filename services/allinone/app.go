@@ -1,0 +1,242 @@
+package allinone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/schema"
+	"github.com/aftertrace/aftertrace/services/api"
+	"github.com/aftertrace/aftertrace/services/gateway"
+	"github.com/aftertrace/aftertrace/services/writer"
+)
+
+// Deps are optional collaborators; zero values get defaults.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Started, if set, receives the running app once every service listens
+	// (tests use it to learn the bound addresses).
+	Started func(*App)
+	// WrapSpanStore, if set, wraps the writer's span store (fault tests).
+	WrapSpanStore func(writer.SpanStore) writer.SpanStore
+}
+
+// App is one running Aftertrace process.
+type App struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	Gateway *gateway.Service
+	Writer  *writer.Service
+	API     *api.Service
+}
+
+// New validates cfg. Nothing starts until Run.
+func New(cfg Config, deps Deps) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+		deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return &App{cfg: cfg, deps: deps, log: deps.Logger}, nil
+}
+
+// Config returns the effective configuration (after the dev stack, if
+// any, filled in addresses and the dev key).
+func (a *App) Config() Config { return a.cfg }
+
+// Run starts the dependencies and the services and blocks until ctx ends
+// or a service fails; then every service drains and stops.
+func (a *App) Run(ctx context.Context) (err error) {
+	if a.cfg.StackDir != "" {
+		st, err := a.startStack(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.stop()
+	}
+	if a.cfg.Migrate {
+		if err := a.migrate(ctx); err != nil {
+			return err
+		}
+	}
+
+	var nc *nats.Conn
+	var js jetstream.JetStream
+	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer {
+		url := a.cfg.NATSURL
+		if url == "" {
+			srv, err := bus.StartEmbedded(a.cfg.EmbeddedNATS)
+			if err != nil {
+				return err
+			}
+			defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+			url = srv.ClientURL()
+			a.log.Info("embedded NATS JetStream started", "url", url, "store", a.cfg.EmbeddedNATS.StoreDir)
+		}
+		nc, err = bus.Connect(url, "aftertrace")
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(a.cfg.Publisher.AckTimeout))
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		if err := bus.EnsureStreamsRetry(ctx, js, a.cfg.Streams); err != nil {
+			return err
+		}
+	}
+
+	var store *chstore.Store
+	if a.cfg.Roles.Writer || a.cfg.Roles.API {
+		store, err = chstore.Open(a.cfg.ClickHouse)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+	}
+
+	auth := authn.NewStatic(map[string]authn.Tenant{a.cfg.DevAPIKey: {ID: a.cfg.DevTenantID}})
+	if err := a.build(nc, js, store, auth); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if a.Gateway != nil {
+		g.Go(func() error { return a.Gateway.Run(gctx) })
+	}
+	if a.Writer != nil {
+		g.Go(func() error { return a.Writer.Run(gctx) })
+	}
+	if a.API != nil {
+		g.Go(func() error { return a.API.Run(gctx) })
+	}
+	a.announce()
+	if a.deps.Started != nil {
+		a.deps.Started(a)
+	}
+	return g.Wait()
+}
+
+func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store, auth authn.Authenticator) error {
+	var err error
+	if a.cfg.Roles.Gateway {
+		a.Gateway, err = gateway.New(a.cfg.Gateway, gateway.Deps{
+			Logger:    a.log.With("service", "gateway"),
+			Publisher: bus.NewPublisher(nc, js, a.cfg.Publisher),
+			Auth:      auth,
+			Registry:  a.deps.Registry,
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if a.cfg.Roles.Writer {
+		var spans writer.SpanStore = store
+		if a.deps.WrapSpanStore != nil {
+			spans = a.deps.WrapSpanStore(spans)
+		}
+		wcfg := a.cfg.Writer
+		if a.cfg.Roles.Gateway || a.cfg.Roles.API {
+			wcfg.OpsAddr = "" // the other services already serve /metrics for this process
+		}
+		a.Writer, err = writer.New(wcfg, writer.Deps{
+			Logger:   a.log.With("service", "writer"),
+			JS:       js,
+			Spans:    spans,
+			Registry: a.deps.Registry,
+			Streams:  a.cfg.Streams,
+		})
+		if err != nil {
+			a.closeBuilt()
+			return fmt.Errorf("writer: %w", err)
+		}
+	}
+	if a.cfg.Roles.API {
+		a.API, err = api.New(a.cfg.API, api.Deps{
+			Logger:   a.log.With("service", "api"),
+			Store:    store,
+			Auth:     auth,
+			Registry: a.deps.Registry,
+		})
+		if err != nil {
+			a.closeBuilt()
+			return fmt.Errorf("api: %w", err)
+		}
+	}
+	return nil
+}
+
+// closeBuilt releases listeners of services built before a later one failed.
+func (a *App) closeBuilt() {
+	if a.Gateway != nil {
+		_ = a.Gateway.Close()
+	}
+}
+
+func (a *App) announce() {
+	attrs := []any{}
+	if a.Gateway != nil {
+		attrs = append(attrs, "otlp_grpc", a.Gateway.GRPCAddr(), "otlp_http", a.Gateway.HTTPAddr())
+	}
+	if a.API != nil {
+		attrs = append(attrs, "api", a.API.Addr())
+	}
+	if a.Writer != nil && a.Writer.OpsAddr() != "" {
+		attrs = append(attrs, "writer_ops", a.Writer.OpsAddr())
+	}
+	a.log.Info("aftertrace ready", attrs...)
+}
+
+func (a *App) migrate(ctx context.Context) error {
+	if a.cfg.Roles.Writer || a.cfg.Roles.API {
+		if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{
+			Addr: a.cfg.ClickHouse.Addr, Database: a.cfg.ClickHouse.Database,
+			Username: a.cfg.ClickHouse.Username, Password: a.cfg.ClickHouse.Password,
+		}); err != nil {
+			return fmt.Errorf("migrate clickhouse: %w", err)
+		}
+	}
+	if a.cfg.PostgresDSN != "" {
+		if err := schema.MigratePostgres(ctx, a.cfg.PostgresDSN); err != nil {
+			return fmt.Errorf("migrate postgres: %w", err)
+		}
+		if err := ensureDevTenant(ctx, a.cfg.PostgresDSN, a.cfg.DevTenantID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureDevTenant records the dev tenant so later tenant-scoped state
+// (issue: real tenancy) has a row to point at.
+func ensureDevTenant(ctx context.Context, dsn, id string) error {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING`, id)
+	if err != nil {
+		return fmt.Errorf("ensure dev tenant: %w", errors.Join(err))
+	}
+	return nil
+}

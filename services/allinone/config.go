@@ -1,0 +1,129 @@
+// Package allinone composes Aftertrace's services into one process: the
+// dev/all-in-one mode (`aftertrace run`) and the single-role commands
+// (`aftertrace gateway|writer|api`) share this wiring.
+package allinone
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/services/api"
+	"github.com/aftertrace/aftertrace/services/gateway"
+	"github.com/aftertrace/aftertrace/services/writer"
+)
+
+// Roles selects which services run in this process.
+type Roles struct {
+	Gateway bool
+	Writer  bool
+	API     bool
+}
+
+// All runs every service.
+var All = Roles{Gateway: true, Writer: true, API: true}
+
+// Config is the whole process configuration.
+type Config struct {
+	Roles      Roles
+	Gateway    gateway.Config
+	Writer     writer.Config
+	API        api.Config
+	ClickHouse chstore.Config
+	Streams    bus.StreamConfig
+	Publisher  bus.PublisherConfig
+
+	// NATSURL points at an external NATS cluster; empty starts an embedded
+	// server (dev/all-in-one) with its store in NATSStoreDir.
+	NATSURL      string
+	EmbeddedNATS bus.EmbeddedConfig
+
+	// PostgresDSN is the relational store; empty skips Postgres.
+	PostgresDSN string
+
+	// StackDir, when set, starts private ClickHouse and Postgres servers with
+	// their data under this folder (the `make run` dev stack) and points the
+	// ClickHouse and Postgres settings at them.
+	StackDir          string
+	StackClickHouse   int // native port of the dev ClickHouse
+	StackClickHouseHT int // HTTP port of the dev ClickHouse
+	StackPostgres     int // port of the dev Postgres
+
+	// Migrate applies migrations at start.
+	Migrate bool
+
+	// DevAPIKey is the key of the single dev tenant (until real tenancy).
+	DevAPIKey      string
+	DevTenantID    string
+	ShutdownBudget time.Duration
+}
+
+// DefaultConfig returns the all-in-one defaults on loopback.
+func DefaultConfig() Config {
+	return Config{
+		Roles:             All,
+		Gateway:           gateway.DefaultConfig(),
+		Writer:            writer.DefaultConfig(),
+		API:               api.DefaultConfig(),
+		ClickHouse:        chstore.DefaultConfig(),
+		Streams:           bus.DefaultStreamConfig(),
+		Publisher:         bus.DefaultPublisherConfig(),
+		EmbeddedNATS:      bus.DefaultEmbeddedConfig(),
+		StackClickHouse:   19000,
+		StackClickHouseHT: 18123,
+		StackPostgres:     15432,
+		Migrate:           true,
+		DevTenantID:       "dev",
+		ShutdownBudget:    15 * time.Second,
+	}
+}
+
+// Validate reports every problem of every enabled part at once.
+func (c Config) Validate() error {
+	var errs []error
+	if !c.Roles.Gateway && !c.Roles.Writer && !c.Roles.API {
+		errs = append(errs, errors.New("roles: at least one of gateway, writer, api must run"))
+	}
+	if c.Roles.Gateway {
+		errs = append(errs, c.Gateway.Validate())
+	}
+	if c.Roles.Writer {
+		errs = append(errs, c.Writer.Validate())
+	}
+	if c.Roles.API {
+		errs = append(errs, c.API.Validate())
+	}
+	if c.Roles.Writer || c.Roles.API {
+		errs = append(errs, c.ClickHouse.Validate())
+	}
+	if c.NATSURL == "" && (c.Roles.Gateway || c.Roles.Writer) {
+		if c.EmbeddedNATS.StoreDir == "" && c.StackDir == "" {
+			errs = append(errs, errors.New("nats: set nats-url for an external cluster, or nats-store-dir (or stack-dir) for the embedded server"))
+		}
+		if c.EmbeddedNATS.MaxPayload <= 0 {
+			errs = append(errs, errors.New("nats max payload: must be positive"))
+		}
+	}
+	if c.Publisher.MaxMessageBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("nats max message bytes: must be at least 64 KiB, got %d", c.Publisher.MaxMessageBytes))
+	}
+	if c.DevAPIKey == "" && c.StackDir == "" && (c.Roles.Gateway || c.Roles.API) {
+		errs = append(errs, errors.New("dev api key: set AFTERTRACE_DEV_API_KEY (or --dev-api-key)"))
+	}
+	if c.DevAPIKey != "" && len(c.DevAPIKey) < 8 {
+		errs = append(errs, errors.New("dev api key: must be at least 8 characters"))
+	}
+	if c.DevTenantID == "" {
+		errs = append(errs, errors.New("dev tenant id: must not be empty"))
+	}
+	if c.StackDir != "" {
+		for name, p := range map[string]int{"stack clickhouse port": c.StackClickHouse, "stack clickhouse http port": c.StackClickHouseHT, "stack postgres port": c.StackPostgres} {
+			if p <= 0 || p > 65535 {
+				errs = append(errs, fmt.Errorf("%s: %d is not a port", name, p))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,101 @@
+package allinone
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aftertrace/aftertrace/internal/localstack"
+)
+
+// devStack is the private ClickHouse and Postgres of `make run`.
+type devStack struct {
+	ch *localstack.ClickHouse
+	pg *localstack.Postgres
+}
+
+// startStack starts ClickHouse and Postgres under cfg.StackDir and points
+// cfg at them.
+func (a *App) startStack(ctx context.Context) (*devStack, error) {
+	cfg := &a.cfg
+	dir, err := filepath.Abs(cfg.StackDir)
+	if err != nil {
+		return nil, fmt.Errorf("stack dir: %w", err)
+	}
+	st := &devStack{}
+	a.log.Info("starting ClickHouse", "dir", filepath.Join(dir, "clickhouse"), "port", cfg.StackClickHouse)
+	st.ch, err = localstack.StartClickHouse(ctx, localstack.ClickHouseConfig{
+		Dir:      filepath.Join(dir, "clickhouse"),
+		TCPPort:  cfg.StackClickHouse,
+		HTTPPort: cfg.StackClickHouseHT,
+		Logger:   a.log.With("component", "clickhouse"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start clickhouse: %w", err)
+	}
+	a.log.Info("starting Postgres", "dir", filepath.Join(dir, "postgres"), "port", cfg.StackPostgres)
+	st.pg, err = localstack.StartPostgres(ctx, localstack.PostgresConfig{
+		Dir:    filepath.Join(dir, "postgres"),
+		Port:   cfg.StackPostgres,
+		Logger: a.log.With("component", "postgres"),
+	})
+	if err != nil {
+		st.stop()
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	cfg.ClickHouse.Addr = st.ch.Addr()
+	cfg.PostgresDSN = st.pg.DSN()
+	if cfg.NATSURL == "" && cfg.EmbeddedNATS.StoreDir == "" {
+		cfg.EmbeddedNATS.StoreDir = filepath.Join(dir, "nats")
+	}
+	if cfg.DevAPIKey == "" {
+		key, err := devKey(filepath.Join(dir, "dev-api-key"))
+		if err != nil {
+			st.stop()
+			return nil, err
+		}
+		cfg.DevAPIKey = key
+	}
+	return st, nil
+}
+
+func (st *devStack) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if st.pg != nil {
+		_ = st.pg.Stop(ctx)
+	}
+	if st.ch != nil {
+		_ = st.ch.Stop(ctx)
+	}
+}
+
+// devKey reads the dev API key kept in path, creating a random one on
+// first use so the key stays the same across restarts of the dev stack.
+func devKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 8 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read dev api key: %w", err)
+	}
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate dev api key: %w", err)
+	}
+	key := "atk_dev_" + hex.EncodeToString(raw)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("write dev api key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev api key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,234 @@
+// Package api is the HTTP query API: traces by id, trace search and the
+// service list, read from ClickHouse for the tenant of the request's API
+// key. The routes are described by api/openapi.yaml.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/ops"
+)
+
+// Store reads traces; implemented by *chstore.Store.
+type Store interface {
+	// GetTrace returns the spans of one trace, each once, by start time; an
+	// unknown trace is an apperr KindNotFound.
+	GetTrace(ctx context.Context, tenantID string, traceID [16]byte) ([]chstore.Span, error)
+	// SearchTraces returns up to q.Limit summaries, newest first by trace
+	// start (ties by trace id, descending), after q.Cursor if set.
+	SearchTraces(ctx context.Context, q chstore.TraceQuery) ([]chstore.TraceSummary, error)
+	// ListServices returns the services seen from start to end, by name.
+	ListServices(ctx context.Context, tenantID string, start, end time.Time) ([]chstore.ServiceSummary, error)
+}
+
+var _ Store = (*chstore.Store)(nil)
+
+// Deps are the collaborators of the API.
+type Deps struct {
+	Logger   *slog.Logger         // nil: discard
+	Store    Store                // required
+	Auth     authn.Authenticator  // required
+	Registry *prometheus.Registry // metrics are registered and served here; nil: a private registry
+}
+
+// Service is the query API server. Create it with New, then call Run (or
+// Close to release the listener without serving).
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	store   Store
+	reg     *prometheus.Registry
+	metrics *metrics
+	ready   ops.Readiness
+	router  *chi.Mux
+
+	srv *http.Server
+	ln  net.Listener
+
+	// baseCtx is the parent of every request context; cancelled when the
+	// drain gives up, so queries still running are abandoned.
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+
+	state atomic.Int32 // stateNew → stateRunning | stateClosed
+}
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateClosed
+)
+
+// HTTP server timeouts: requests are small GETs; answers may take up to the
+// store's query timeout, so there is no write timeout (pprof profiles too
+// run for as long as asked).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// New validates cfg and deps, builds the routes and binds the listener, so
+// Addr is known (also for port 0) before Run.
+func New(cfg Config, deps Deps) (*Service, error) {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if deps.Store == nil {
+		errs = append(errs, errors.New("api: Deps.Store is required"))
+	}
+	if deps.Auth == nil {
+		errs = append(errs, errors.New("api: Deps.Auth is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:     cfg,
+		log:     deps.Logger,
+		store:   deps.Store,
+		reg:     deps.Registry,
+		metrics: newMetrics(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	if err := s.metrics.register(s.reg); err != nil {
+		return nil, err
+	}
+	s.router = s.routes(deps.Auth)
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.srv = &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		s.baseCancel()
+		s.metrics.unregister(s.reg)
+		return nil, fmt.Errorf("api: listening on %s: %w", cfg.Addr, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// routes builds the router: operational routes without authentication,
+// /api/v1 behind it.
+func (s *Service) routes(auth authn.Authenticator) *chi.Mux {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.Recoverer, s.observe, s.recoverJSON)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNoRoute) })
+
+	ops.Register(chiHandle{r}, s.reg, &s.ready)
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(authn.Middleware(auth))
+		r.Get("/traces", s.searchTraces)
+		r.Get("/traces/{traceId}", s.getTrace)
+		r.Get("/services", s.listServices)
+	})
+	return r
+}
+
+// chiHandle adapts a chi router to ops.Register, whose patterns follow
+// http.ServeMux: a trailing slash there matches the whole subtree.
+type chiHandle struct{ r chi.Router }
+
+func (c chiHandle) Handle(pattern string, h http.Handler) {
+	if len(pattern) > 1 && strings.HasSuffix(pattern, "/") {
+		pattern += "*"
+	}
+	c.r.Handle(pattern, h)
+}
+
+// Addr is the bound listen address.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Handler is the HTTP handler of every route (for tests).
+func (s *Service) Handler() http.Handler { return s.router }
+
+// Router is the chi router of every route (for tests: chi.Walk).
+func (s *Service) Router() chi.Router { return s.router }
+
+// Ready reports whether /readyz answers ready.
+func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Run serves until ctx is done, then reports not-ready (first, so load
+// balancers stop routing here) and drains the server within
+// ShutdownTimeout, after which connections are closed and queries still
+// running are cancelled. It returns nil after a ctx-initiated shutdown, or
+// the error that stopped the server early. Run may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.state.CompareAndSwap(stateNew, stateRunning) {
+		return errors.New("api: Run called twice or after Close")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := s.srv.Serve(s.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	s.ready.Set(true)
+	s.log.Info("api serving", "addr", s.Addr())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		runErr = fmt.Errorf("api: server: %w", runErr)
+		s.log.Error("api server failed, shutting down", "err", runErr)
+	}
+
+	s.ready.Set(false)
+	s.log.Info("api draining", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("api drain timed out, closing connections", "err", err)
+		s.baseCancel()
+		_ = s.srv.Close()
+	}
+	s.baseCancel()
+	if runErr == nil {
+		if err := <-errc; err != nil {
+			runErr = fmt.Errorf("api: server: %w", err)
+		}
+	}
+	s.log.Info("api stopped")
+	return runErr
+}
+
+// Close releases the listener of a Service whose Run was never called.
+// Once Run has started it does nothing: Run owns the listener then.
+func (s *Service) Close() error {
+	if !s.state.CompareAndSwap(stateNew, stateClosed) {
+		return nil
+	}
+	s.ready.Set(false)
+	s.baseCancel()
+	return s.ln.Close()
+}

@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"time"
+)
+
+// Config configures the OTLP gateway.
+type Config struct {
+	// GRPCAddr is the OTLP/gRPC listen address (port 0 picks a free port).
+	GRPCAddr string
+	// HTTPAddr is the OTLP/HTTP listen address; it also serves /healthz,
+	// /readyz, /metrics and /debug/pprof/.
+	HTTPAddr string
+	// MaxRequestBytes bounds one export request, both as received and after
+	// decompression.
+	MaxRequestBytes int64
+	// MaxConcurrentRequests bounds the exports being read, decoded and
+	// published at once; requests over it are shed with 503 / UNAVAILABLE
+	// and a retry hint. On gRPC it also caps the streams per connection.
+	MaxConcurrentRequests int
+	// PublishTimeout bounds how long one export waits for the bus to
+	// acknowledge its data.
+	PublishTimeout time.Duration
+	// ShutdownTimeout bounds the graceful drain of both servers; after it,
+	// remaining connections are closed and in-flight exports cancelled.
+	ShutdownTimeout time.Duration
+	// DrainDelay is how long the gateway keeps serving after it reported
+	// not-ready on shutdown, so load balancers can stop routing to it before
+	// the listeners close. Zero drains at once.
+	DrainDelay time.Duration
+}
+
+// DefaultConfig returns the configuration for a local gateway on the
+// standard OTLP ports.
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr:              "127.0.0.1:4317",
+		HTTPAddr:              "127.0.0.1:4318",
+		MaxRequestBytes:       16 << 20,
+		MaxConcurrentRequests: 64,
+		PublishTimeout:        10 * time.Second,
+		ShutdownTimeout:       10 * time.Second,
+	}
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	checkAddr := func(name, addr string) {
+		if addr == "" {
+			errs = append(errs, fmt.Errorf("gateway: %s must be set (host:port)", name))
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: %s %q is not host:port: %w", name, addr, err))
+		}
+	}
+	checkAddr("GRPCAddr", c.GRPCAddr)
+	checkAddr("HTTPAddr", c.HTTPAddr)
+	if c.GRPCAddr != "" && c.GRPCAddr == c.HTTPAddr {
+		if _, port, err := net.SplitHostPort(c.GRPCAddr); err == nil && port != "0" {
+			errs = append(errs, fmt.Errorf("gateway: GRPCAddr and HTTPAddr are both %q", c.GRPCAddr))
+		}
+	}
+	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("gateway: MaxRequestBytes must be in 1..%d, got %d", math.MaxInt32, c.MaxRequestBytes))
+	}
+	if c.MaxConcurrentRequests <= 0 || c.MaxConcurrentRequests > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("gateway: MaxConcurrentRequests must be positive, got %d", c.MaxConcurrentRequests))
+	}
+	if c.PublishTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("gateway: PublishTimeout must be positive, got %v", c.PublishTimeout))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("gateway: ShutdownTimeout must be positive, got %v", c.ShutdownTimeout))
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("gateway: DrainDelay must not be negative, got %v", c.DrainDelay))
+	}
+	return errors.Join(errs...)
+}

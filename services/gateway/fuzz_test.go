@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// checkDecoded exercises everything the gateway does with a decoded
+// request before publishing it; none of it may panic.
+func checkDecoded(t *testing.T, req ptraceotlp.ExportRequest) {
+	_ = tracesSignal.validate(req)
+	_ = tracesSignal.records(req)
+	_ = tracesSignal.protoSize(req)
+	// What was accepted must survive a round trip through the bus encoding.
+	b, err := req.MarshalProto()
+	if err != nil {
+		t.Fatalf("re-marshal: %v", err)
+	}
+	again, _, err := decode(&tracesSignal, b, encProto)
+	if err != nil {
+		t.Fatalf("re-decode of accepted request: %v", err)
+	}
+	if got, want := again.Traces().SpanCount(), req.Traces().SpanCount(); got != want {
+		t.Fatalf("round trip: %d spans, want %d", got, want)
+	}
+}
+
+func FuzzDecodeTracesProto(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(protoBody(f, sampleTraces(2)))
+	f.Add(protoSpan([]byte{1, 2, 3}, sampleSpanID[:]))
+	f.Add(protoSpan(sampleTraceID[:], nil))
+	f.Add([]byte("\x0a\x05hello"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, reason, err := decode(&tracesSignal, body, encProto)
+		if err != nil {
+			if reason == "" {
+				t.Fatalf("error without reason: %v", err)
+			}
+			return
+		}
+		checkDecoded(t, req)
+	})
+}
+
+func FuzzDecodeTracesJSON(f *testing.F) {
+	f.Add([]byte(`{}`))
+	f.Add(jsonBody(f, sampleTraces(2)))
+	f.Add(upperHexJSON(f))
+	f.Add(jsonSpan("0102", "0102030405060708"))
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","kind":"bogus","attributes":[{"key":"a","value":{"doubleValue":"NaN"}}]}]}]}]}`))
+	f.Add([]byte(`{} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, reason, err := decode(&tracesSignal, body, encJSON)
+		if err != nil {
+			if reason == "" {
+				t.Fatalf("error without reason: %v", err)
+			}
+			return
+		}
+		checkDecoded(t, req)
+	})
+}

@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Transport label values.
+const (
+	transportGRPC = "grpc"
+	transportHTTP = "http"
+)
+
+// Reasons a request is rejected: the values of the "reason" label of
+// aftertrace_gateway_rejected_total.
+const (
+	reasonMethodNotAllowed = "method_not_allowed" // HTTP method other than POST
+	reasonBadContentType   = "bad_content_type"   // unsupported Content-Type
+	reasonBadEncoding      = "bad_encoding"       // unsupported Content-Encoding or corrupt gzip
+	reasonUnauthenticated  = "unauthenticated"    // missing or unknown API key
+	reasonAuthFailed       = "auth_failed"        // the authenticator itself failed
+	reasonOverloaded       = "overloaded"         // over MaxConcurrentRequests, or shutting down
+	reasonTooLarge         = "too_large"          // over MaxRequestBytes (raw or decompressed)
+	reasonReadError        = "read_error"         // the body could not be read from the client
+	reasonMalformed        = "malformed"          // not valid OTLP protobuf / JSON
+	reasonInvalidID        = "invalid_id"         // trace or span id of the wrong length, bad hex, or all zeros
+	reasonUnavailable      = "unavailable"        // the bus is down or did not acknowledge in time
+	reasonPublishFailed    = "publish_failed"     // the bus failed for another reason
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	records  *prometheus.CounterVec
+	bytes    *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_requests_total",
+			Help: "OTLP export requests answered, by signal, transport and status code (HTTP status or gRPC code name).",
+		}, []string{"signal", "transport", "code"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_rejected_total",
+			Help: "OTLP export requests answered with an error, by signal, transport and reason.",
+		}, []string{"signal", "transport", "reason"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_records_total",
+			Help: "Records (spans, for traces) accepted: acknowledged by the bus.",
+		}, []string{"signal"}),
+		bytes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "aftertrace_gateway_request_bytes",
+			Help:    "Size of OTLP export requests after decompression, in bytes.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 9), // 1 KiB .. 64 MiB
+		}, []string{"signal", "transport"}),
+	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.rejected, m.records, m.bytes}
+}
+
+// register adds the collectors to reg, all or none.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
+		if err := reg.Register(c); err != nil {
+			for _, d := range done {
+				reg.Unregister(d)
+			}
+			return errors.Join(errors.New("gateway: registering metrics"), err)
+		}
+		done = append(done, c)
+	}
+	return nil
+}
+
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	for _, c := range m.collectors() {
+		reg.Unregister(c)
+	}
+}

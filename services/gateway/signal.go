@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/aftertrace/aftertrace/internal/apperr"
+)
+
+// encoding is the wire encoding of an OTLP/HTTP body.
+type encoding int
+
+const (
+	encProto encoding = iota
+	encJSON
+)
+
+func (e encoding) String() string {
+	if e == encJSON {
+		return "json"
+	}
+	return "protobuf"
+}
+
+// contentType is the Content-Type of bodies in encoding e.
+func (e encoding) contentType() string {
+	if e == encJSON {
+		return "application/json"
+	}
+	return "application/x-protobuf"
+}
+
+// signal describes one OTLP signal: everything the two transports need to
+// receive it. R is the signal's pdata export request type. Adding logs or
+// metrics means writing one signal value, one small gRPC adapter (see
+// grpc.go) and one entry in Service.registerSignals; the HTTP handler, body
+// limits, auth, load shedding, validation, publishing, metrics and error
+// answers are shared.
+type signal[R any] struct {
+	name       string // metric label and log field: "traces"
+	httpPath   string // OTLP/HTTP path: "/v1/traces"
+	grpcMethod string // full gRPC method name of the OTLP Export call
+
+	newRequest     func() R
+	unmarshalProto func(R, []byte) error
+	unmarshalJSON  func(R, []byte) error
+	// validate checks what pdata does not; errors are apperr.Invalid naming
+	// the offending field.
+	validate func(R) error
+	// records counts the signal's records (spans, log records, points).
+	records func(R) int
+	// protoSize is the request's encoded protobuf size, for the size metric.
+	protoSize func(R) int
+	// publish hands the request to the bus; nil only once it acknowledged.
+	publish func(ctx context.Context, p Publisher, tenantID string, req R) error
+	// response encodes the signal's empty (full success) export response.
+	response func(encoding) ([]byte, error)
+}
+
+var tracesSignal = signal[ptraceotlp.ExportRequest]{
+	name:           "traces",
+	httpPath:       "/v1/traces",
+	grpcMethod:     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+	newRequest:     ptraceotlp.NewExportRequest,
+	unmarshalProto: ptraceotlp.ExportRequest.UnmarshalProto,
+	unmarshalJSON:  ptraceotlp.ExportRequest.UnmarshalJSON,
+	validate:       validateTraces,
+	records:        func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
+	protoSize: func(r ptraceotlp.ExportRequest) int {
+		return (&ptrace.ProtoMarshaler{}).TracesSize(r.Traces())
+	},
+	publish: func(ctx context.Context, p Publisher, tenantID string, r ptraceotlp.ExportRequest) error {
+		return p.PublishTraces(ctx, tenantID, r.Traces())
+	},
+	response: func(enc encoding) ([]byte, error) {
+		if enc == encJSON {
+			return ptraceotlp.NewExportResponse().MarshalJSON()
+		}
+		return ptraceotlp.NewExportResponse().MarshalProto()
+	},
+}
+
+// maxDecodeErrorLen caps how much of a parser's error text is echoed back.
+const maxDecodeErrorLen = 512
+
+// decode parses an OTLP/HTTP body of signal sig. It never panics, whatever
+// the input; on failure it returns an apperr of KindInvalid that says what
+// failed, and the reject reason.
+func decode[R any](sig *signal[R], body []byte, enc encoding) (R, string, error) {
+	req := sig.newRequest()
+	var err error
+	if enc == encJSON {
+		err = sig.unmarshalJSON(req, body)
+		// pdata's streaming parser stops after the top-level object and so
+		// accepts trailing garbage; insist on one well-formed JSON value.
+		if err == nil && !json.Valid(body) {
+			return req, reasonMalformed, apperr.New(apperr.KindInvalid,
+				"invalid OTLP JSON body: not a single well-formed JSON value (trailing data?)")
+		}
+	} else {
+		err = sig.unmarshalProto(req, body)
+	}
+	if err == nil {
+		return req, "", nil
+	}
+	msg := err.Error()
+	if len(msg) > maxDecodeErrorLen {
+		msg = msg[:maxDecodeErrorLen] + "..."
+	}
+	prefix := "invalid OTLP " + enc.String() + " body: "
+	if isIDError(msg) {
+		return req, reasonInvalidID, apperr.New(apperr.KindInvalid,
+			"%sa trace or span id is malformed (traceId must be 16 bytes, spanId 8 bytes; in JSON 32 and 16 hex digits): %s", prefix, msg)
+	}
+	return req, reasonMalformed, apperr.New(apperr.KindInvalid, "%s%s", prefix, msg)
+}
+
+// isIDError recognises pdata's errors for ids of the wrong length or bad hex.
+func isIDError(msg string) bool {
+	return strings.Contains(msg, "ID.UnmarshalJSONIter") || // JSON: length mismatch or bad hex
+		strings.Contains(msg, "invalid TraceID length") ||
+		strings.Contains(msg, "invalid SpanID length")
+}
+
+// validateTraces rejects what the OTLP spec forbids but pdata lets through:
+// all-zero trace and span ids, on spans and on span links. Only the first
+// problem is reported.
+func validateTraces(req ptraceotlp.ExportRequest) error {
+	rss := req.Traces().ResourceSpans()
+	for i := range rss.Len() {
+		sss := rss.At(i).ScopeSpans()
+		for j := range sss.Len() {
+			spans := sss.At(j).Spans()
+			for k := range spans.Len() {
+				sp := spans.At(k)
+				path := func() string {
+					return "resourceSpans[" + strconv.Itoa(i) + "].scopeSpans[" + strconv.Itoa(j) + "].spans[" + strconv.Itoa(k) + "]"
+				}
+				if sp.TraceID().IsEmpty() {
+					return apperr.Invalid(path()+".traceId", "missing or all zeros; a trace id must be 16 bytes with at least one non-zero byte")
+				}
+				if sp.SpanID().IsEmpty() {
+					return apperr.Invalid(path()+".spanId", "missing or all zeros; a span id must be 8 bytes with at least one non-zero byte")
+				}
+				links := sp.Links()
+				for l := range links.Len() {
+					ln := links.At(l)
+					if ln.TraceID().IsEmpty() {
+						return apperr.Invalid(path()+".links["+strconv.Itoa(l)+"].traceId", "missing or all zeros; a trace id must be 16 bytes with at least one non-zero byte")
+					}
+					if ln.SpanID().IsEmpty() {
+						return apperr.Invalid(path()+".links["+strconv.Itoa(l)+"].spanId", "missing or all zeros; a span id must be 8 bytes with at least one non-zero byte")
+					}
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aftertrace/aftertrace/internal/apperr"
+	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/ops"
+)
+
+// Deps are the writer's collaborators.
+type Deps struct {
+	Logger   *slog.Logger
+	JS       jetstream.JetStream
+	Spans    SpanStore
+	Registry *prometheus.Registry
+	Streams  bus.StreamConfig
+}
+
+// Service is the writer.
+type Service struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	m       *metrics
+	ready   ops.Readiness
+	opsLn   net.Listener
+	signals []signalDef
+}
+
+// New validates cfg and binds the ops listener.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.JS == nil || deps.Spans == nil {
+		return nil, errors.New("writer: JetStream and span store are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry)}
+	s.signals = []signalDef{{
+		signal:  bus.SignalTraces,
+		newSink: func() sink { return &traceSink{store: deps.Spans} },
+	}}
+	if cfg.OpsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.OpsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("writer ops listen %s: %w", cfg.OpsAddr, err)
+		}
+		s.opsLn = ln
+	}
+	return s, nil
+}
+
+// OpsAddr is the bound ops address, or "".
+func (s *Service) OpsAddr() string {
+	if s.opsLn == nil {
+		return ""
+	}
+	return s.opsLn.Addr().String()
+}
+
+// Run consumes until ctx ends, then flushes what it holds within
+// ShutdownTimeout; anything it could not insert is left unacknowledged
+// for redelivery.
+func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	var srv *http.Server
+	if s.opsLn != nil {
+		mux := http.NewServeMux()
+		ops.Register(mux, s.deps.Registry, &s.ready)
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(s.opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("writer ops server: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer func() {
+			s.ready.Set(false)
+			if srv != nil {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				defer cancel()
+				_ = srv.Shutdown(sctx)
+			}
+		}()
+		return s.consume(gctx)
+	})
+	return g.Wait()
+}
+
+func (s *Service) consume(ctx context.Context) error {
+	if err := bus.EnsureStreamsRetry(ctx, s.deps.JS, s.deps.Streams); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, sig := range s.signals {
+		cons, err := s.deps.JS.CreateOrUpdateConsumer(ctx, bus.IngestStream, jetstream.ConsumerConfig{
+			Durable:       s.cfg.Durable + "-" + string(sig.signal),
+			FilterSubject: bus.IngestSubject(sig.signal),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxDeliver:    -1, // retryable failures wait for ClickHouse forever; permanent ones are dead-lettered by us
+			MaxAckPending: s.cfg.MaxAckPending,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("create consumer for %s: %w", sig.signal, err)
+		}
+		for range s.cfg.Workers {
+			g.Go(func() error { return s.work(gctx, cons, sig) })
+		}
+	}
+	s.ready.Set(true)
+	return g.Wait()
+}
+
+// work is one fetch → decode → batch → insert → ack loop.
+func (s *Service) work(ctx context.Context, cons jetstream.Consumer, sig signalDef) error {
+	sk := sig.newSink()
+	var pending []jetstream.Msg
+	var oldest time.Time
+	for {
+		if ctx.Err() != nil {
+			if len(pending) > 0 {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+				s.flush(fctx, sig, sk, pending)
+				cancel()
+			}
+			return nil
+		}
+		wait := s.cfg.FlushInterval
+		if len(pending) > 0 {
+			wait = max(time.Until(oldest.Add(s.cfg.FlushInterval)), 10*time.Millisecond)
+		}
+		batch, err := cons.Fetch(s.cfg.FetchBatch, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			s.log.Warn("fetch failed", "signal", sig.signal, "err", err)
+			sleep(ctx, s.cfg.RetryMin)
+		} else {
+			for msg := range batch.Messages() {
+				if s.add(ctx, sig, sk, msg) {
+					if len(pending) == 0 {
+						oldest = time.Now()
+					}
+					pending = append(pending, msg)
+				}
+			}
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Debug("fetch ended", "signal", sig.signal, "err", err)
+			}
+		}
+		if len(pending) > 0 && (sk.Rows() >= s.cfg.BatchRows || time.Since(oldest) >= s.cfg.FlushInterval) {
+			s.flush(ctx, sig, sk, pending)
+			sk, pending = sig.newSink(), nil
+		}
+	}
+}
+
+// add decodes msg into sk; it reports false when msg was rejected.
+func (s *Service) add(ctx context.Context, sig signalDef, sk sink, msg jetstream.Msg) bool {
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		s.m.redelivered.WithLabelValues(string(sig.signal)).Inc()
+	}
+	if _, err := sk.Add(msg.Headers().Get(bus.HeaderTenant), msg.Data()); err != nil {
+		s.reject(ctx, sig, msg, "decode", err)
+		return false
+	}
+	return true
+}
+
+// flush inserts the batch, retrying retryable failures with backoff until
+// it succeeds or ctx ends, then acknowledges the messages. A permanent
+// failure falls back to inserting message by message so one bad message
+// cannot hold back the others.
+func (s *Service) flush(ctx context.Context, sig signalDef, sk sink, pending []jetstream.Msg) {
+	label := string(sig.signal)
+	delay := s.cfg.RetryMin
+	for {
+		err := s.insert(ctx, sig, sk)
+		if err == nil {
+			for _, m := range pending {
+				_ = m.Ack()
+			}
+			s.m.messages.WithLabelValues(label).Add(float64(len(pending)))
+			return
+		}
+		if !apperr.Retryable(err) {
+			s.log.Warn("insert failed permanently; retrying message by message", "signal", label, "err", err)
+			s.flushEach(ctx, sig, pending)
+			return
+		}
+		s.m.retries.WithLabelValues(label).Inc()
+		s.log.Warn("insert failed; will retry", "signal", label, "rows", sk.Rows(), "retry_in", delay, "err", err)
+		for _, m := range pending {
+			_ = m.InProgress() // keep the messages ours while we wait
+		}
+		if !sleep(ctx, delay) {
+			for _, m := range pending {
+				_ = m.Nak() // shutting down: hand them back for redelivery
+			}
+			return
+		}
+		delay = min(2*delay, s.cfg.RetryMax)
+	}
+}
+
+func (s *Service) insert(ctx context.Context, sig signalDef, sk sink) error {
+	// An insert in flight is allowed to finish even when shutdown begins.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := sk.Insert(ictx)
+	if err == nil {
+		label := string(sig.signal)
+		s.m.insertSecs.WithLabelValues(label).Observe(time.Since(start).Seconds())
+		s.m.batchRows.WithLabelValues(label).Observe(float64(sk.Rows()))
+		s.m.rows.WithLabelValues(label).Add(float64(sk.Rows()))
+	}
+	return err
+}
+
+func (s *Service) flushEach(ctx context.Context, sig signalDef, pending []jetstream.Msg) {
+	for _, m := range pending {
+		one := sig.newSink()
+		if _, err := one.Add(m.Headers().Get(bus.HeaderTenant), m.Data()); err != nil {
+			s.reject(ctx, sig, m, "decode", err)
+			continue
+		}
+		err := s.insert(ctx, sig, one)
+		switch {
+		case err == nil:
+			_ = m.Ack()
+			s.m.messages.WithLabelValues(string(sig.signal)).Inc()
+		case apperr.Retryable(err):
+			_ = m.NakWithDelay(s.cfg.RetryMax)
+		default:
+			s.reject(ctx, sig, m, "insert", err)
+		}
+	}
+}
+
+// reject handles a message that failed for a permanent reason: it is
+// redelivered until MaxDeliver, then moved to the dead-letter subject.
+func (s *Service) reject(ctx context.Context, sig signalDef, msg jetstream.Msg, reason string, cause error) {
+	md, err := msg.Metadata()
+	if err == nil && int(md.NumDelivered) < s.cfg.MaxDeliver {
+		_ = msg.NakWithDelay(s.cfg.RetryMin * time.Duration(md.NumDelivered))
+		return
+	}
+	dl := nats.NewMsg(bus.DeadLetterSubject(sig.signal))
+	dl.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		dl.Header[k] = v
+	}
+	dl.Header.Set(bus.HeaderError, truncate(cause.Error(), 1024))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.deps.JS.PublishMsg(pctx, dl); err != nil {
+		s.log.Error("dead-letter publish failed; message kept for redelivery", "signal", sig.signal, "err", err)
+		_ = msg.NakWithDelay(s.cfg.RetryMax)
+		return
+	}
+	_ = msg.Term()
+	s.m.dropped.WithLabelValues(string(sig.signal), reason).Inc()
+	s.log.Warn("message dead-lettered", "signal", sig.signal, "reason", reason, "err", cause)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// sleep waits d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
