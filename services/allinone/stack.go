@@ -34,7 +34,7 @@ func (a *App) startStack(ctx context.Context) (*devStack, error) {
 		Dir:      filepath.Join(dir, "clickhouse"),
 		TCPPort:  cfg.StackClickHouse,
 		HTTPPort: cfg.StackClickHouseHT,
-		Logger:   a.log.With("component", "clickhouse"),
+		Logger:   a.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse: %w", err)
@@ -43,7 +43,7 @@ func (a *App) startStack(ctx context.Context) (*devStack, error) {
 	st.pg, err = localstack.StartPostgres(ctx, localstack.PostgresConfig{
 		Dir:    filepath.Join(dir, "postgres"),
 		Port:   cfg.StackPostgres,
-		Logger: a.log.With("component", "postgres"),
+		Logger: a.log,
 	})
 	if err != nil {
 		st.stop()

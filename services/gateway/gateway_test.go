@@ -409,7 +409,7 @@ func TestShutdownReadinessFirstThenDrain(t *testing.T) {
 		resp := postHTTP(t, g, httpRequest{contentType: "application/x-protobuf", body: protoBody(t, sampleTraces(2))})
 		inflight <- resp.status
 	}()
-	<-entered // the export is inside the publisher
+	waitEntered(t, entered) // the export is inside the publisher
 
 	start := time.Now()
 	g.cancel()
@@ -469,8 +469,12 @@ func TestShutdownForcedAfterTimeout(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	body := protoBody(t, sampleTraces(1))
 	wg.Go(func() {
-		resp, err := g.client.Post(g.base+"/v1/traces", "application/x-protobuf", strings.NewReader(string(protoBody(t, sampleTraces(1)))))
+		req, _ := http.NewRequest(http.MethodPost, g.base+"/v1/traces", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		resp, err := g.client.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -478,7 +482,7 @@ func TestShutdownForcedAfterTimeout(t *testing.T) {
 			}
 		}
 	})
-	<-entered
+	waitEntered(t, entered)
 	cc := dialGRPC(t, g)
 	wg.Go(func() {
 		_, err := exportGRPC(cc, testKey, sampleTraces(1))
@@ -486,7 +490,7 @@ func TestShutdownForcedAfterTimeout(t *testing.T) {
 			t.Error("gRPC export cancelled by shutdown succeeded")
 		}
 	})
-	<-entered
+	waitEntered(t, entered)
 
 	start := time.Now()
 	g.cancel()
@@ -504,6 +508,15 @@ func TestShutdownForcedAfterTimeout(t *testing.T) {
 	}
 }
 
+func waitEntered(t *testing.T, entered chan struct{}) {
+	t.Helper()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("export never reached the publisher")
+	}
+}
+
 func TestOverloadSheds(t *testing.T) {
 	g := startGateway(t, func(c *Config) { c.MaxConcurrentRequests = 1 })
 	block, entered := make(chan struct{}), make(chan struct{}, 1)
@@ -512,7 +525,7 @@ func TestOverloadSheds(t *testing.T) {
 	go func() {
 		first <- postHTTP(t, g, httpRequest{contentType: "application/x-protobuf", body: protoBody(t, sampleTraces(1))}).status
 	}()
-	<-entered
+	waitEntered(t, entered)
 
 	before := g.rejected(transportHTTP, reasonOverloaded)
 	resp := postHTTP(t, g, httpRequest{contentType: "application/json", body: jsonBody(t, sampleTraces(1))})
