@@ -23,6 +23,7 @@ const (
 	KindRateLimited                  // over a rate limit: 429
 	KindUnavailable                  // a dependency is down; retry later: 503
 	KindTimeout                      // took too long: 504
+	KindMethodNotAllowed             // wrong HTTP method: 405
 )
 
 var kindCodes = map[Kind]string{
@@ -35,6 +36,7 @@ var kindCodes = map[Kind]string{
 	KindRateLimited:      "rate_limited",
 	KindUnavailable:      "unavailable",
 	KindTimeout:          "timeout",
+	KindMethodNotAllowed: "method_not_allowed",
 }
 
 // String returns the stable, machine-readable code of the kind.

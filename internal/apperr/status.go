@@ -22,6 +22,7 @@ var httpStatus = map[Kind]int{
 	KindRateLimited:      http.StatusTooManyRequests,
 	KindUnavailable:      http.StatusServiceUnavailable,
 	KindTimeout:          http.StatusGatewayTimeout,
+	KindMethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 var grpcCode = map[Kind]codes.Code{
@@ -34,6 +35,7 @@ var grpcCode = map[Kind]codes.Code{
 	KindRateLimited:      codes.ResourceExhausted,
 	KindUnavailable:      codes.Unavailable,
 	KindTimeout:          codes.DeadlineExceeded,
+	KindMethodNotAllowed: codes.Unimplemented,
 }
 
 // DefaultRetryAfter is the hint sent with retryable answers that carry none.

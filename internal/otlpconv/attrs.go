@@ -5,6 +5,7 @@ package otlpconv
 import (
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -71,10 +72,10 @@ func DecodeValue(s string, t uint8) any {
 			return n
 		}
 	case TypeDouble:
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 			return f
 		}
-		return s // NaN/Inf have no JSON number form
+		return s // NaN/Inf have no JSON number form: keep the text
 	case TypeBytes:
 		return s // base64, as OTLP/JSON renders bytes
 	case TypeSlice, TypeMap:

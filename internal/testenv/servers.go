@@ -15,7 +15,7 @@ const portAttempts = 3
 
 func startClickHouse(ctx context.Context, dir string) (ch *localstack.ClickHouse, err error) {
 	for range portAttempts {
-		ch, err = localstack.StartClickHouse(ctx, localstack.ClickHouseConfig{Dir: dir})
+		ch, err = localstack.StartClickHouse(ctx, localstack.ClickHouseConfig{Dir: dir, Logger: logger()})
 		if !errors.Is(err, localstack.ErrAddrInUse) {
 			break
 		}
@@ -27,7 +27,7 @@ func startPostgres(ctx context.Context, dir string) (pg *localstack.Postgres, er
 	for range portAttempts {
 		// No fsync: test data need not survive an OS crash, and it makes
 		// initdb and CREATE DATABASE several times faster.
-		pg, err = localstack.StartPostgres(ctx, localstack.PostgresConfig{Dir: dir, NoSync: true})
+		pg, err = localstack.StartPostgres(ctx, localstack.PostgresConfig{Dir: dir, NoSync: true, Logger: logger()})
 		if !errors.Is(err, localstack.ErrAddrInUse) {
 			break
 		}

@@ -175,10 +175,14 @@ func TestNATSRestartKeepsStream(t *testing.T) {
 		t.Errorf("URL changed on restart: %s -> %s", url, srv.URL())
 	}
 
-	// The client reconnects on its own; poll until the stream answers.
+	// The client reconnects on its own; poll until the stream answers. Each
+	// try gets its own deadline: a request lost in the restart never gets
+	// a reply.
 	var msgs uint64
 	for {
-		info, err := js.Stream(ctx, "KEPT")
+		tryCtx, cancel := context.WithTimeout(ctx, time.Second)
+		info, err := js.Stream(tryCtx, "KEPT")
+		cancel()
 		if err == nil {
 			msgs = info.CachedInfo().State.Msgs
 			break

@@ -140,6 +140,7 @@ func (s *Service) routes(auth authn.Authenticator) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.Recoverer, s.observe, s.recoverJSON)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNoRoute) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errMethod) })
 
 	ops.Register(chiHandle{r}, s.reg, &s.ready)
 

@@ -30,6 +30,8 @@ const maxServiceNameBytes = 1024
 
 var errNoRoute = apperr.New(apperr.KindNotFound, "no such route")
 
+var errMethod = apperr.New(apperr.KindMethodNotAllowed, "method not allowed on this route")
+
 // ---- JSON answers ----
 
 type traceResponse struct {
