@@ -20,13 +20,16 @@ type process struct {
 }
 
 type processSpec struct {
-	name     string // for messages: "clickhouse", "postgres"
-	path     string
-	args     []string
-	dir      string
-	logPath  string // stdout and stderr are appended here
-	cred     *syscall.Credential
-	deathSig syscall.Signal // sent by the kernel if our thread dies
+	name    string // for messages: "clickhouse", "postgres"
+	path    string
+	args    []string
+	dir     string
+	logPath string // stdout and stderr are appended here
+	cred    *syscall.Credential
+	// deathSig is sent by the kernel when the thread that started the child
+	// exits: with Go that is when the process dies, unless the caller
+	// runs on a LockOSThread goroutine that later exits.
+	deathSig syscall.Signal
 }
 
 func startProcess(s processSpec) (*process, error) {

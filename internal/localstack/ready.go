@@ -14,6 +14,7 @@ var errNotListening = errors.New("not listening yet")
 // timeout / ctx runs out. On failure the process is killed and the error
 // carries the tail of the logs written during this start.
 func waitReady(ctx context.Context, timeout time.Duration, p *process, logs logMark, probe func(context.Context) error) error {
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(pollInterval)
@@ -38,7 +39,8 @@ func waitReady(ctx context.Context, timeout time.Duration, p *process, logs logM
 			killCtx, killCancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = p.stop(killCtx, syscall.SIGKILL)
 			killCancel()
-			return fmt.Errorf("%s pid %d not ready (%w; last probe: %v)%s", p.name, p.pid(), ctx.Err(), last, logs.tail())
+			return fmt.Errorf("%s pid %d not ready after %s (%w; last probe: %v)%s",
+				p.name, p.pid(), time.Since(began).Round(time.Millisecond), ctx.Err(), last, logs.tail())
 		case <-p.done:
 		case <-tick.C:
 		}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed OTLP/gRPC
 
@@ -131,7 +130,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentRequests)),
 		grpc.StatsHandler(&grpcStats{s: s}),
-		grpc.WaitForHandlers(true), // Stop waits for handlers too: no export outlives Run
+		grpc.ForceServerCodecV2(newRawCodec()), // the gateway decodes OTLP itself: see rawMessage
+		grpc.WaitForHandlers(true),             // Stop waits for handlers too: no export outlives Run
 	)
 
 	mux := http.NewServeMux()
@@ -163,14 +163,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // registerSignals wires every signal into both transports. Adding a signal
 // is one line here plus its signal value and gRPC adapter.
 func (s *Service) registerSignals(mux *http.ServeMux) {
-	addSignal(s, mux, &tracesSignal, func(g *grpc.Server) {
-		ptraceotlp.RegisterGRPCServer(g, &tracesGRPC{s: s})
-	})
+	addSignal(s, mux, &tracesSignal)
 }
 
-func addSignal[R any](s *Service, mux *http.ServeMux, sig *signal[R], registerGRPC func(*grpc.Server)) {
+func addSignal[R any](s *Service, mux *http.ServeMux, sig *signal[R]) {
 	mux.Handle(sig.httpPath, httpHandler(s, sig))
-	registerGRPC(s.grpcSrv)
+	s.grpcSrv.RegisterService(grpcServiceDesc(s, sig), struct{}{})
 	s.grpcSignals[sig.grpcMethod] = sig.name
 }
 

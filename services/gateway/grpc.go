@@ -3,11 +3,15 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpcencoding "google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
@@ -16,24 +20,66 @@ import (
 	"github.com/aftertrace/aftertrace/internal/authn"
 )
 
-// tracesGRPC adapts the OTLP TraceService to the shared grpcExport. Every
-// signal needs such an adapter because pdata has one server interface per
-// signal.
-type tracesGRPC struct {
-	ptraceotlp.UnimplementedGRPCServer
-	s *Service
-}
+// rawMessage carries an undecoded OTLP request through gRPC. grpc-go
+// answers INTERNAL for a message its codec cannot decode; receiving the
+// bytes and decoding them here gives INVALID_ARGUMENT with the same message
+// as OTLP/HTTP (e.g. a trace id of the wrong length).
+type rawMessage struct{ b []byte }
 
-func (g *tracesGRPC) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	if err := grpcExport(ctx, g.s, &tracesSignal, req); err != nil {
-		return ptraceotlp.ExportResponse{}, err
+// rawCodec passes rawMessage through untouched and leaves every other
+// message to the standard protobuf codec.
+type rawCodec struct{ fallback grpcencoding.CodecV2 }
+
+func newRawCodec() rawCodec { return rawCodec{fallback: grpcencoding.GetCodecV2(grpcproto.Name)} }
+
+func (c rawCodec) Name() string { return grpcproto.Name }
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*rawMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
 	}
-	return ptraceotlp.NewExportResponse(), nil
+	return c.fallback.Marshal(v)
 }
 
-// grpcExport handles one OTLP/gRPC export that gRPC already decoded (within
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawMessage); ok {
+		r.b = data.Materialize()
+		return nil
+	}
+	return c.fallback.Unmarshal(data, v)
+}
+
+// grpcServiceDesc is the OTLP service of sig (one unary Export method)
+// served on raw bytes.
+func grpcServiceDesc[R any](s *Service, sig *signal[R]) *grpc.ServiceDesc {
+	service, method, _ := strings.Cut(strings.TrimPrefix(sig.grpcMethod, "/"), "/")
+	return &grpc.ServiceDesc{
+		ServiceName: service,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: method,
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				var in rawMessage
+				if err := dec(&in); err != nil {
+					return nil, err
+				}
+				if err := grpcExport(ctx, s, sig, in.b); err != nil {
+					return nil, err
+				}
+				b, err := sig.response(encProto)
+				if err != nil {
+					return nil, status.Error(codes.Internal, "encoding the export response failed")
+				}
+				return &rawMessage{b: b}, nil
+			},
+		}},
+		Metadata: sig.grpcMethod,
+	}
+}
+
+// grpcExport handles one OTLP/gRPC export (its protobuf body within
 // MaxRecvMsgSize) and returns a status error or nil.
-func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], req R) error {
+func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], body []byte) error {
 	start := time.Now()
 	if tag, ok := ctx.Value(rpcTagKey{}).(*rpcTag); ok {
 		tag.handled.Store(true) // counted here, not by grpcStats
@@ -52,7 +98,7 @@ func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], req R) e
 		return reject(reason, err)
 	}
 	tenantID = tenant.ID
-	size := sig.protoSize(req)
+	size := len(body)
 	s.metrics.bytes.WithLabelValues(sig.name, transportGRPC).Observe(float64(size))
 
 	release, err := s.gate.enter()
@@ -61,6 +107,10 @@ func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], req R) e
 	}
 	defer release()
 
+	req, reason, err := decode(sig, body, encProto)
+	if err != nil {
+		return reject(reason, err)
+	}
 	n, reason, err := export(ctx, s, sig, tenantID, req)
 	if err != nil {
 		return reject(reason, err)

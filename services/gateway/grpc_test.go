@@ -51,16 +51,16 @@ func bigTraces(size int) ptrace.Traces {
 	return td
 }
 
-// rawCodec sends pre-encoded bytes as a gRPC message, to deliver what the
-// pdata client cannot produce.
-type rawCodec struct{}
+// bytesCodec sends pre-encoded bytes as a gRPC message, to deliver what
+// the pdata client cannot produce.
+type bytesCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error) { return v.([]byte), nil }
-func (rawCodec) Unmarshal(b []byte, v any) error {
+func (bytesCodec) Marshal(v any) ([]byte, error) { return v.([]byte), nil }
+func (bytesCodec) Unmarshal(b []byte, v any) error {
 	*(v.(*[]byte)) = append([]byte(nil), b...)
 	return nil
 }
-func (rawCodec) Name() string { return "proto" }
+func (bytesCodec) Name() string { return "proto" }
 
 func TestGRPCExport(t *testing.T) {
 	g := startGateway(t, nil)
@@ -95,7 +95,21 @@ func TestGRPCExport(t *testing.T) {
 		},
 		{
 			name: "trace id of wrong length", key: testKey, raw: protoSpan([]byte{1, 2, 3}, sampleSpanID[:]),
-			wantCode: codes.Internal, wantReason: reasonMalformed,
+			wantCode: codes.InvalidArgument, wantReason: reasonInvalidID,
+			check: func(t *testing.T, err error) {
+				if !strings.Contains(status.Convert(err).Message(), "traceId must be 16 bytes") {
+					t.Errorf("message %q does not explain the id", status.Convert(err).Message())
+				}
+			},
+		},
+		{
+			name: "garbage protobuf", key: testKey, raw: []byte("\xff\xfe\xfd not protobuf"),
+			wantCode: codes.InvalidArgument, wantReason: reasonMalformed,
+			check: func(t *testing.T, err error) {
+				if !strings.Contains(status.Convert(err).Message(), "invalid OTLP protobuf body") {
+					t.Errorf("message %q", status.Convert(err).Message())
+				}
+			},
 		},
 		{
 			name: "all-zero trace id", key: testKey,
@@ -143,7 +157,7 @@ func TestGRPCExport(t *testing.T) {
 				defer cancel()
 				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tc.key)
 				var out []byte
-				err = cc.Invoke(ctx, tracesSignal.grpcMethod, tc.raw, &out, grpc.ForceCodec(rawCodec{}))
+				err = cc.Invoke(ctx, tracesSignal.grpcMethod, tc.raw, &out, grpc.ForceCodec(bytesCodec{}))
 			} else {
 				_, err = exportGRPC(cc, tc.key, tc.td, tc.opts...)
 			}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -99,16 +98,11 @@ func (x *httpExchange) reject(reason string, err error) {
 	x.s.logReject(x.r.Context(), x.signal, transportHTTP, reason, x.tenant, err)
 }
 
-// rejectMethod answers 405. apperr has no kind for it, so the JSON error
-// envelope is written here.
+// rejectMethod answers 405.
 func (x *httpExchange) rejectMethod() {
 	x.w.Header().Set("Allow", http.MethodPost)
-	x.w.Header().Set("Content-Type", "application/json")
-	x.w.WriteHeader(http.StatusMethodNotAllowed)
-	_ = json.NewEncoder(x.w).Encode(apperr.Body{Error: apperr.BodyError{
-		Code:    "method_not_allowed",
-		Message: "method " + x.r.Method + " not allowed: OTLP/HTTP exports use POST",
-	}})
+	apperr.WriteHTTP(x.w, apperr.New(apperr.KindMethodNotAllowed,
+		"method %s not allowed: OTLP/HTTP exports use POST", x.r.Method))
 	x.count(http.StatusMethodNotAllowed, reasonMethodNotAllowed)
 	x.s.log.Debug("export rejected", "signal", x.signal, "transport", transportHTTP,
 		"reason", reasonMethodNotAllowed, "method", x.r.Method)
