@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -51,6 +53,30 @@ func (p *Publisher) PublishTraces(ctx context.Context, tenantID string, td ptrac
 		return err
 	}
 	return p.publish(ctx, SignalTraces, tenantID, payloads, counts)
+}
+
+// PublishLogs stores ld for tenantID, like PublishTraces.
+func (p *Publisher) PublishLogs(ctx context.Context, tenantID string, ld plog.Logs) error {
+	if ld.LogRecordCount() == 0 {
+		return nil
+	}
+	payloads, counts, err := chunkLogs(ld, p.maxPayload())
+	if err != nil {
+		return err
+	}
+	return p.publish(ctx, SignalLogs, tenantID, payloads, counts)
+}
+
+// PublishMetrics stores md for tenantID, like PublishTraces.
+func (p *Publisher) PublishMetrics(ctx context.Context, tenantID string, md pmetric.Metrics) error {
+	if md.DataPointCount() == 0 {
+		return nil
+	}
+	payloads, counts, err := chunkMetrics(md, p.maxPayload())
+	if err != nil {
+		return err
+	}
+	return p.publish(ctx, SignalMetrics, tenantID, payloads, counts)
 }
 
 func (p *Publisher) maxPayload() int {

@@ -16,7 +16,9 @@ import (
 type Signal string
 
 const (
-	SignalTraces Signal = "traces"
+	SignalTraces  Signal = "traces"
+	SignalLogs    Signal = "logs"
+	SignalMetrics Signal = "metrics"
 )
 
 // Stream and subject names. Ingest is a work queue: a message leaves the

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed OTLP/gRPC
@@ -35,6 +37,9 @@ type Publisher interface {
 	// JetStream acknowledged everything, and an apperr of KindUnavailable
 	// when the bus is down. It must return promptly once ctx is done.
 	PublishTraces(ctx context.Context, tenantID string, td ptrace.Traces) error
+	// PublishLogs and PublishMetrics do the same for the other signals.
+	PublishLogs(ctx context.Context, tenantID string, ld plog.Logs) error
+	PublishMetrics(ctx context.Context, tenantID string, md pmetric.Metrics) error
 }
 
 // Deps are the collaborators of the gateway.

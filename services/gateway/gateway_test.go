@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
@@ -38,6 +40,8 @@ type fakePublisher struct {
 	err     error
 	block   chan struct{} // when set, PublishTraces waits for it (or ctx)
 	entered chan struct{} // when set, signalled as PublishTraces starts
+	logs    []plog.Logs
+	metrics []pmetric.Metrics
 }
 
 func (p *fakePublisher) PublishTraces(ctx context.Context, tenantID string, td ptrace.Traces) error {
