@@ -24,6 +24,7 @@ const (
 	KindUnavailable                  // a dependency is down; retry later: 503
 	KindTimeout                      // took too long: 504
 	KindMethodNotAllowed             // wrong HTTP method: 405
+	KindConflict                     // clashes with existing state (e.g. a taken name): 409
 )
 
 var kindCodes = map[Kind]string{
@@ -37,6 +38,7 @@ var kindCodes = map[Kind]string{
 	KindUnavailable:      "unavailable",
 	KindTimeout:          "timeout",
 	KindMethodNotAllowed: "method_not_allowed",
+	KindConflict:         "conflict",
 }
 
 // String returns the stable, machine-readable code of the kind.

@@ -23,6 +23,7 @@ var httpStatus = map[Kind]int{
 	KindUnavailable:      http.StatusServiceUnavailable,
 	KindTimeout:          http.StatusGatewayTimeout,
 	KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	KindConflict:         http.StatusConflict,
 }
 
 var grpcCode = map[Kind]codes.Code{
@@ -36,6 +37,7 @@ var grpcCode = map[Kind]codes.Code{
 	KindUnavailable:      codes.Unavailable,
 	KindTimeout:          codes.DeadlineExceeded,
 	KindMethodNotAllowed: codes.Unimplemented,
+	KindConflict:         codes.AlreadyExists,
 }
 
 // DefaultRetryAfter is the hint sent with retryable answers that carry none.

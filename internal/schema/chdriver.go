@@ -11,7 +11,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/golang-migrate/migrate/v4/database"
-	"github.com/golang-migrate/migrate/v4/database/multistmt"
 )
 
 // chDriver is a golang-migrate database.Driver over clickhouse-go's native
@@ -65,33 +64,69 @@ func (d *chDriver) Unlock() error {
 	return nil
 }
 
-// Run executes each ;-separated statement of a migration.
+// Run executes each ;-separated statement of a migration. Comments are
+// removed first so a semicolon inside one does not split a statement.
 func (d *chDriver) Run(migration io.Reader) error {
 	ctx, cancel := d.ctx()
 	defer cancel()
-	var runErr error
-	err := multistmt.Parse(migration, []byte(";"), 10<<20, func(stmt []byte) bool {
-		q := strings.TrimSpace(string(stmt))
-		if q == "" || q == ";" || isOnlyComments(q) {
-			return true
-		}
-		if err := d.conn.Exec(ctx, q); err != nil {
-			runErr = database.Error{OrigErr: err, Err: "migration failed", Query: stmt}
-			return false
-		}
-		return true
-	})
-	return errors.Join(err, runErr)
-}
-
-func isOnlyComments(q string) bool {
-	for _, line := range strings.Split(q, "\n") {
-		line = strings.TrimSpace(line)
-		if line != "" && !strings.HasPrefix(line, "--") && line != ";" {
-			return false
+	src, err := io.ReadAll(io.LimitReader(migration, 10<<20))
+	if err != nil {
+		return fmt.Errorf("read migration: %w", err)
+	}
+	for _, stmt := range splitStatements(string(src)) {
+		if err := d.conn.Exec(ctx, stmt); err != nil {
+			return database.Error{OrigErr: err, Err: "migration failed", Query: []byte(stmt)}
 		}
 	}
-	return true
+	return nil
+}
+
+// splitStatements drops -- and /* */ comments outside string literals and
+// splits the rest on semicolons outside string literals.
+func splitStatements(sql string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			out = append(out, s)
+		}
+		cur.Reset()
+	}
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for j < len(sql) && sql[j] != c {
+				if sql[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			end := min(j+1, len(sql))
+			cur.WriteString(sql[i:end])
+			i = end - 1
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+			cur.WriteByte('\n')
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				i = len(sql)
+			} else {
+				i += end + 3
+			}
+			cur.WriteByte(' ')
+		case c == ';':
+			flush()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return out
 }
 
 // SetVersion appends a version row; the newest sequence wins.
