@@ -38,7 +38,7 @@ func runHelperParent(dir string) {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	pg, err := StartPostgres(ctx, PostgresConfig{Dir: filepath.Join(dir, "pg"), NoSync: true})
+	pg, err := StartPostgres(ctx, PostgresConfig{Dir: filepath.Join(dir, "pg"), NoSync: true, InitCacheDir: initCache})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
@@ -46,6 +46,10 @@ func runHelperParent(dir string) {
 	fmt.Println("PIDS", ch.proc.pid(), pg.proc.pid())
 	select {} // wait to be killed
 }
+
+// initCache is shared with internal/testenv: tests that only need some
+// cluster skip initdb's seconds of CPU.
+var initCache = filepath.Join(os.TempDir(), "aftertrace-testenv-initdb")
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -131,6 +135,7 @@ func pgExec(ctx context.Context, dsn, query string) error {
 }
 
 func TestClickHouseRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	ch := startTestClickHouse(t, ClickHouseConfig{})
 	for _, q := range []string{
@@ -172,9 +177,19 @@ func TestClickHouseRestartKeepsData(t *testing.T) {
 }
 
 func TestPostgresRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	dir := t.TempDir()
-	pg := startTestPostgres(t, PostgresConfig{Dir: dir})
+	// A private dir, like os.MkdirTemp makes: the postgres OS user must
+	// still get in when we run as root.
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := PostgresConfig{Dir: dir, Settings: map[string]string{"max_connections": "37"}}
+	pg := startTestPostgres(t, cfg)
+	if n, err := pgQueryInt(ctx, pg.DSN(), "SELECT current_setting('max_connections')::int"); err != nil || n != 37 {
+		t.Errorf("max_connections = %d, %v; want 37 from Settings", n, err)
+	}
 	if !strings.HasPrefix(pg.DSN(), "postgres://aftertrace@127.0.0.1:") || !strings.HasSuffix(pg.DSN(), "/aftertrace?sslmode=disable") {
 		t.Errorf("DSN = %s", pg.DSN())
 	}
@@ -188,7 +203,7 @@ func TestPostgresRestartKeepsData(t *testing.T) {
 	}
 
 	// Start on the same dir: reuses the cluster and database.
-	pg2 := startTestPostgres(t, PostgresConfig{Dir: dir})
+	pg2 := startTestPostgres(t, cfg)
 	if n, err := pgQueryInt(ctx, pg2.DSN(), "SELECT count(*) FROM kept"); err != nil || n != 42 {
 		t.Fatalf("after restart: count = %d, %v; want 42", n, err)
 	}
@@ -204,6 +219,28 @@ func TestPostgresRestartKeepsData(t *testing.T) {
 	}
 }
 
+func TestPostgresInitCache(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	cache := t.TempDir()
+	first := startTestPostgres(t, PostgresConfig{InitCacheDir: cache})
+	ents, err := os.ReadDir(cache)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("cache holds %v, %v; want one cluster", ents, err)
+	}
+	if _, err := os.Stat(filepath.Join(first.Dir(), "initdb.log")); err != nil {
+		t.Errorf("first cluster: no initdb.log (%v); want it made by initdb", err)
+	}
+
+	second := startTestPostgres(t, PostgresConfig{InitCacheDir: cache, Database: "other"})
+	if _, err := os.Stat(filepath.Join(second.Dir(), "initdb.log")); err == nil {
+		t.Error("second cluster ran initdb; want a copy of the cache")
+	}
+	if n, err := pgQueryInt(ctx, second.DSN(), "SELECT 1"); err != nil || n != 1 {
+		t.Fatalf("cluster copied from cache: SELECT 1 = %d, %v", n, err)
+	}
+}
+
 // deadPID returns the pid of a process that has exited.
 func deadPID(t *testing.T) int {
 	cmd := exec.Command("true")
@@ -213,21 +250,54 @@ func deadPID(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
-func TestStalePIDFileIsRemoved(t *testing.T) {
+// TestPIDFiles shares one server of each kind between its subtests: they
+// stop and start it, so they run in order.
+func TestPIDFiles(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	ch := startTestClickHouse(t, ClickHouseConfig{})
-	pg := startTestPostgres(t, PostgresConfig{})
+	pg := startTestPostgres(t, PostgresConfig{InitCacheDir: initCache})
 	servers := []struct {
 		name    string
 		pidFile string
 		format  string
 		stop    func(context.Context) error
 		start   func(context.Context) error
+		again   func() error // a second start on the same dir
+		pid     func() int
 	}{
-		{"clickhouse", filepath.Join(ch.Dir(), "data", "status"), "PID: %s\nStarted at: 2020-01-01 00:00:00\nRevision: 54412\n", ch.Stop, ch.Start},
-		{"postgres", filepath.Join(pg.Dir(), "pgdata", "postmaster.pid"), "%s\n/nonexistent\n1600000000\n5432\n\n127.0.0.1\n  1234  5678\nready\n", pg.Stop, pg.Start},
+		{
+			name:    "clickhouse",
+			pidFile: filepath.Join(ch.Dir(), "data", "status"),
+			format:  "PID: %s\nStarted at: 2020-01-01 00:00:00\nRevision: 54412\n",
+			stop:    ch.Stop,
+			start:   ch.Start,
+			again: func() error {
+				c, err := StartClickHouse(ctx, ClickHouseConfig{Dir: ch.Dir()})
+				if err == nil {
+					_ = c.Stop(ctx)
+				}
+				return err
+			},
+			pid: func() int { return ch.proc.pid() },
+		},
+		{
+			name:    "postgres",
+			pidFile: filepath.Join(pg.Dir(), "pgdata", "postmaster.pid"),
+			format:  "%s\n/nonexistent\n1600000000\n5432\n\n127.0.0.1\n  1234  5678\nready\n",
+			stop:    pg.Stop,
+			start:   pg.Start,
+			again: func() error {
+				p, err := StartPostgres(ctx, PostgresConfig{Dir: pg.Dir()})
+				if err == nil {
+					_ = p.Stop(ctx)
+				}
+				return err
+			},
+			pid: func() int { return pg.proc.pid() },
+		},
 	}
-	pids := []struct {
+	stale := []struct {
 		name string
 		pid  string
 	}{
@@ -236,8 +306,8 @@ func TestStalePIDFileIsRemoved(t *testing.T) {
 		{"garbage", "not a pid"},
 	}
 	for _, s := range servers {
-		for _, p := range pids {
-			t.Run(s.name+"/"+p.name, func(t *testing.T) {
+		for _, p := range stale {
+			t.Run(s.name+"/stale/"+p.name, func(t *testing.T) {
 				if err := s.stop(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -249,37 +319,9 @@ func TestStalePIDFileIsRemoved(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-func TestSecondServerOnSameDirIsRefused(t *testing.T) {
-	ctx := testContext(t)
-	ch := startTestClickHouse(t, ClickHouseConfig{})
-	pg := startTestPostgres(t, PostgresConfig{})
-	tests := []struct {
-		name  string
-		start func() error
-		pid   int
-	}{
-		{"clickhouse", func() error {
-			c, err := StartClickHouse(ctx, ClickHouseConfig{Dir: ch.Dir()})
-			if err == nil {
-				_ = c.Stop(ctx)
-			}
-			return err
-		}, ch.proc.pid()},
-		{"postgres", func() error {
-			p, err := StartPostgres(ctx, PostgresConfig{Dir: pg.Dir()})
-			if err == nil {
-				_ = p.Stop(ctx)
-			}
-			return err
-		}, pg.proc.pid()},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.start()
-			want := fmt.Sprintf("pid %d", tt.pid)
+		t.Run(s.name+"/already running", func(t *testing.T) {
+			err := s.again()
+			want := fmt.Sprintf("pid %d", s.pid())
 			if err == nil || !strings.Contains(err.Error(), "already running") || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err = %v; want already running, %s", err, want)
 			}
@@ -288,6 +330,7 @@ func TestSecondServerOnSameDirIsRefused(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -337,12 +380,20 @@ func TestStartErrors(t *testing.T) {
 			want: []string{strconv.Itoa(busyPort)},
 		},
 		{
-			name: "postgres exits at start, log tail in error",
+			name: "postgres exits at start: data dir from another major version",
 			start: func(dir string) error {
-				_, err := StartPostgres(ctx, PostgresConfig{Dir: dir, NoSync: true, Settings: map[string]string{"shared_buffers": "bogus"}})
+				if err := os.MkdirAll(filepath.Join(dir, "pgdata"), 0o700); err != nil {
+					return err
+				}
+				for name, content := range map[string]string{"PG_VERSION": "99\n", "postgresql.conf": ""} {
+					if err := os.WriteFile(filepath.Join(dir, "pgdata", name), []byte(content), 0o600); err != nil {
+						return err
+					}
+				}
+				_, err := StartPostgres(ctx, PostgresConfig{Dir: dir})
 				return err
 			},
-			want: []string{"exited during start", "postgres.log", `invalid value for parameter "shared_buffers"`},
+			want: []string{"exited during start", "postgres.log", "initialized by PostgreSQL version 99"},
 		},
 	}
 	for _, tt := range tests {
@@ -364,6 +415,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestServersDieWithParent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir)

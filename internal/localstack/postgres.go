@@ -36,7 +36,12 @@ type PostgresConfig struct {
 	Settings map[string]string
 	// NoSync turns off fsync in initdb and the server: much faster, but an
 	// OS crash may corrupt the cluster. For tests.
-	NoSync       bool
+	NoSync bool
+	// InitCacheDir, if set, keeps a pristine copy of the first cluster initdb
+	// makes there and copies it for later new clusters: initdb costs seconds
+	// of CPU, a copy ~40 MB of I/O. For tests; shared safely between
+	// concurrent processes.
+	InitCacheDir string
 	Logger       *slog.Logger
 	StartTimeout time.Duration // default 60s; ctx may cut it shorter
 }

@@ -72,14 +72,14 @@ func ensureOwnedDir(dir string, cred *syscall.Credential) error {
 	})
 }
 
-// ensureTraversable lets the postgres user reach dir: each ancestor that
-// user cannot search gets o+x (search only, no listing). Temp dirs are 0700,
-// so tests always need this.
+// ensureTraversable lets the postgres user reach dir: dir and each ancestor
+// that user cannot search get o+x (search only, no listing). Temp dirs are
+// 0700, so tests always need this.
 func ensureTraversable(log *slog.Logger, dir string, cred *syscall.Credential) error {
 	if cred == nil {
 		return nil
 	}
-	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+	for d := dir; ; d = filepath.Dir(d) {
 		st, err := os.Stat(d)
 		if err != nil {
 			return err

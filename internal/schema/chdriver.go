@@ -29,7 +29,7 @@ const chMigrationsTable = "schema_migrations"
 func newCHDriver(ctx context.Context, conn driver.Conn) (*chDriver, error) {
 	d := &chDriver{conn: conn, timeout: 5 * time.Minute}
 	err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+chMigrationsTable+
-		" (version Int64, dirty UInt8, sequence UInt64) ENGINE = TinyLog")
+		" (version Int64, dirty UInt8, sequence UInt64) ENGINE = MergeTree() ORDER BY sequence")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", chMigrationsTable, err)
 	}
@@ -38,6 +38,14 @@ func newCHDriver(ctx context.Context, conn driver.Conn) (*chDriver, error) {
 
 func (d *chDriver) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d.timeout)
+}
+
+// bookkeepingTimeout bounds the version reads and writes, which are tiny:
+// a hang there fails fast instead of stalling a deploy.
+const bookkeepingTimeout = 30 * time.Second
+
+func (d *chDriver) shortCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), bookkeepingTimeout)
 }
 
 // Open is unused: the driver is always built from an open connection.
@@ -131,7 +139,7 @@ func splitStatements(sql string) []string {
 
 // SetVersion appends a version row; the newest sequence wins.
 func (d *chDriver) SetVersion(version int, dirty bool) error {
-	ctx, cancel := d.ctx()
+	ctx, cancel := d.shortCtx()
 	defer cancel()
 	b, err := d.conn.PrepareBatch(ctx, "INSERT INTO "+chMigrationsTable+" (version, dirty, sequence)")
 	if err != nil {
@@ -152,7 +160,7 @@ func (d *chDriver) SetVersion(version int, dirty bool) error {
 
 // Version returns the newest version row, or NilVersion.
 func (d *chDriver) Version() (int, bool, error) {
-	ctx, cancel := d.ctx()
+	ctx, cancel := d.shortCtx()
 	defer cancel()
 	rows, err := d.conn.Query(ctx, "SELECT version, dirty FROM "+chMigrationsTable+" ORDER BY sequence DESC LIMIT 1")
 	if err != nil {
