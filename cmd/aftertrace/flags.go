@@ -13,7 +13,8 @@ func bindClickHouse(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", c.ClickHouse.Username, "ClickHouse user")
 	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", c.ClickHouse.Password, "ClickHouse password")
 	fs.IntVar(&c.ClickHouse.MaxOpenConns, "clickhouse-max-conns", c.ClickHouse.MaxOpenConns, "ClickHouse connection pool size")
-	fs.DurationVar(&c.ClickHouse.QueryTimeout, "clickhouse-query-timeout", c.ClickHouse.QueryTimeout, "upper bound of API reads")
+	fs.DurationVar(&c.ClickHouse.QueryTimeout, "clickhouse-query-timeout", c.ClickHouse.QueryTimeout, "upper bound of API reads (client deadline and ClickHouse max_execution_time)")
+	fs.Uint64Var(&c.ClickHouse.MaxRowsToRead, "clickhouse-max-rows-to-read", c.ClickHouse.MaxRowsToRead, "rows one API read may scan (ClickHouse max_rows_to_read); over it the API answers 413 (0: unlimited)")
 }
 
 // bindNATS registers the queue flags.
@@ -36,6 +37,12 @@ func bindGateway(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.Int64Var(&c.Gateway.MaxRequestBytes, "max-request-bytes", c.Gateway.MaxRequestBytes, "largest OTLP request, after decompression")
 	fs.IntVar(&c.Gateway.MaxConcurrentRequests, "max-concurrent-requests", c.Gateway.MaxConcurrentRequests, "OTLP requests processed at once; more are shed with 503")
 	fs.DurationVar(&c.Gateway.ShutdownTimeout, "gateway-shutdown-timeout", c.Gateway.ShutdownTimeout, "drain deadline")
+	fs.Int64Var(&c.Gateway.MaxInflightBytes, "max-inflight-bytes", c.Gateway.MaxInflightBytes, "bytes of OTLP requests decoded and published at once; more are shed with 503")
+	fs.Float64Var(&c.Gateway.TenantLimit.RecordsPerSecond, "tenant-records-per-second", c.Gateway.TenantLimit.RecordsPerSecond, "default per-tenant ingest rate in records (spans, log records, points) per second; over it 429 (0: unlimited; Postgres tenant_limits overrides)")
+	fs.IntVar(&c.Gateway.TenantLimit.RecordsBurst, "tenant-records-burst", c.Gateway.TenantLimit.RecordsBurst, "default per-tenant burst of records (0: one second of the rate)")
+	fs.Float64Var(&c.Gateway.TenantLimit.BytesPerSecond, "tenant-bytes-per-second", c.Gateway.TenantLimit.BytesPerSecond, "default per-tenant ingest rate in decompressed request bytes per second (0: unlimited)")
+	fs.IntVar(&c.Gateway.TenantLimit.BytesBurst, "tenant-bytes-burst", c.Gateway.TenantLimit.BytesBurst, "default per-tenant burst of bytes (0: one second of the rate)")
+	fs.DurationVar(&c.Gateway.TenantLimitsRefresh, "tenant-limits-refresh", c.Gateway.TenantLimitsRefresh, "how often per-tenant limits are re-read from Postgres")
 }
 
 // bindWriter registers the writer flags.
@@ -51,6 +58,7 @@ func bindWriter(fs *pflag.FlagSet, c *allinone.Config) {
 // bindAPI registers the query API flags.
 func bindAPI(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.API.Addr, "api-addr", c.API.Addr, "query API listen address")
+	fs.StringVar(&c.AdminAPIKey, "admin-api-key", c.AdminAPIKey, "admin key opening /admin/v1 (tenants, API keys; needs Postgres); empty: admin API off")
 }
 
 // bindCommon registers flags every serving command has.
@@ -58,4 +66,7 @@ func bindCommon(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.DevAPIKey, "dev-api-key", c.DevAPIKey, "API key of the dev tenant")
 	fs.StringVar(&c.PostgresDSN, "postgres-dsn", c.PostgresDSN, "Postgres connection string")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply migrations at start")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert-file", c.TLS.CertFile, "PEM certificate: serve the OTLP (gRPC, HTTP) and API listeners over TLS")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key-file", c.TLS.KeyFile, "PEM private key of --tls-cert-file")
+	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca-file", c.TLS.ClientCAFile, "PEM CA bundle: require client certificates signed by it (mutual TLS)")
 }

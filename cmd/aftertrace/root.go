@@ -40,6 +40,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd("writer", "Run the JetStream → ClickHouse writer", allinone.Roles{Writer: true}, false, logger, stdout),
 		newServeCmd("api", "Run the HTTP query API", allinone.Roles{API: true}, false, logger, stdout),
 		newMigrateCmd(logger),
+		newTenantCmd(),
+		newKeyCmd(),
 	)
 	return root
 }
@@ -96,15 +98,23 @@ func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger
 
 func printBanner(w io.Writer, a *allinone.App) {
 	c := a.Config()
+	scheme := "http"
+	if c.TLS.Enabled() {
+		scheme = "https"
+	}
 	fmt.Fprintf(w, "\nAftertrace is running.\n")
 	if a.Gateway != nil {
-		fmt.Fprintf(w, "  OTLP gRPC   %s\n  OTLP HTTP   http://%s\n", a.Gateway.GRPCAddr(), a.Gateway.HTTPAddr())
+		fmt.Fprintf(w, "  OTLP gRPC   %s\n  OTLP HTTP   %s://%s\n", a.Gateway.GRPCAddr(), scheme, a.Gateway.HTTPAddr())
 	}
 	if a.API != nil {
-		fmt.Fprintf(w, "  Query API   http://%s\n", a.API.Addr())
+		fmt.Fprintf(w, "  Query API   %s://%s\n", scheme, a.API.Addr())
 	}
 	fmt.Fprintf(w, "  Dev tenant  %s\n  API key     %s\n", c.DevTenantID, c.DevAPIKey)
-	fmt.Fprintf(w, "  (send it as: Authorization: Bearer %s)\n\n", c.DevAPIKey)
+	fmt.Fprintf(w, "  (send it as: Authorization: Bearer %s)\n", c.DevAPIKey)
+	if c.AdminAPIKey != "" && a.API != nil {
+		fmt.Fprintf(w, "  Admin key   %s\n  (for /admin/v1; or manage tenants with: aftertrace tenant|key --help)\n", c.AdminAPIKey)
+	}
+	fmt.Fprintln(w)
 }
 
 func newMigrateCmd(logger func() (*slog.Logger, error)) *cobra.Command {

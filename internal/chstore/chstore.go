@@ -20,7 +20,15 @@ type Config struct {
 	Password     string        //
 	DialTimeout  time.Duration //
 	MaxOpenConns int           //
-	QueryTimeout time.Duration // upper bound for API reads
+	QueryTimeout time.Duration // upper bound for API reads (client ctx and server max_execution_time)
+	// MaxRowsToRead bounds the rows one read may scan (ClickHouse
+	// max_rows_to_read); over it a read fails with apperr KindTooLarge.
+	// 0: unlimited.
+	MaxRowsToRead uint64
+	// QueryObserver, if set, is shown every read's SQL text and bound
+	// arguments before it runs (tests check that user input is only ever
+	// bound, never spliced into the SQL).
+	QueryObserver func(query string, args []any)
 }
 
 // DefaultConfig returns the defaults for a local ClickHouse.
@@ -69,7 +77,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
 	}
-	return &Store{conn: conn, cfg: cfg}, nil
+	return &Store{conn: newReadConn(conn, cfg), cfg: cfg}, nil
 }
 
 // Conn exposes the driver connection (tests and tools).

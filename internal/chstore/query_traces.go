@@ -139,6 +139,9 @@ func (s *Store) readCtx(ctx context.Context) (context.Context, context.CancelFun
 // else stays unclassified (internal).
 func readErr(ctx context.Context, op string, err error) error {
 	var ae *apperr.Error
+	if le := limitErr(op, err); le != nil {
+		return le
+	}
 	switch {
 	case errors.As(err, &ae):
 		return fmt.Errorf("%s: %w", op, err)

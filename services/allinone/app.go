@@ -13,10 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/limits"
 	"github.com/aftertrace/aftertrace/internal/schema"
+	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
 	"github.com/aftertrace/aftertrace/services/gateway"
 	"github.com/aftertrace/aftertrace/services/writer"
@@ -42,10 +43,16 @@ type App struct {
 	Gateway *gateway.Service
 	Writer  *writer.Service
 	API     *api.Service
+
+	// limitSrc holds per-tenant rate limit overrides (nil: defaults only).
+	limitSrc limits.Source
 }
 
 // New validates cfg. Nothing starts until Run.
 func New(cfg Config, deps Deps) (*App, error) {
+	if cfg.TLS != (tlsconfig.Config{}) {
+		cfg.Gateway.TLS, cfg.API.TLS = cfg.TLS, cfg.TLS
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,8 +122,19 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer store.Close()
 	}
 
-	auth := authn.NewStatic(map[string]authn.Tenant{a.cfg.DevAPIKey: {ID: a.cfg.DevTenantID}})
-	if err := a.build(nc, js, store, auth); err != nil {
+	limitSrc, closeLimits, err := a.openLimitOverrides(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
+	a.limitSrc = limitSrc
+
+	ten, err := a.openTenancy(ctx)
+	if err != nil {
+		return err
+	}
+	defer ten.close(context.WithoutCancel(ctx))
+	if err := a.build(nc, js, store, ten); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -129,6 +147,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.API != nil {
 		g.Go(func() error { return a.API.Run(gctx) })
 	}
+	if ten.listener != nil {
+		g.Go(func() error { return ten.run(gctx) })
+	}
 	a.announce()
 	if a.deps.Started != nil {
 		a.deps.Started(a)
@@ -136,14 +157,16 @@ func (a *App) Run(ctx context.Context) (err error) {
 	return g.Wait()
 }
 
-func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store, auth authn.Authenticator) error {
+func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store, ten *tenancy) error {
 	var err error
 	if a.cfg.Roles.Gateway {
 		a.Gateway, err = gateway.New(a.cfg.Gateway, gateway.Deps{
 			Logger:    a.log.With("service", "gateway"),
 			Publisher: bus.NewPublisher(nc, js, a.cfg.Publisher),
-			Auth:      auth,
+			Auth:      ten.auth,
 			Registry:  a.deps.Registry,
+
+			LimitOverrides: a.limitSrc,
 		})
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
@@ -162,6 +185,8 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 			Logger:   a.log.With("service", "writer"),
 			JS:       js,
 			Spans:    spans,
+			Logs:     store,
+			Metrics:  store,
 			Registry: a.deps.Registry,
 			Streams:  a.cfg.Streams,
 		})
@@ -174,7 +199,9 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 		a.API, err = api.New(a.cfg.API, api.Deps{
 			Logger:   a.log.With("service", "api"),
 			Store:    store,
-			Auth:     auth,
+			Auth:     ten.auth,
+			Admin:    ten.admin(),
+			AdminKey: a.cfg.AdminAPIKey,
 			Registry: a.deps.Registry,
 		})
 		if err != nil {

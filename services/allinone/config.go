@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
 	"github.com/aftertrace/aftertrace/services/gateway"
 	"github.com/aftertrace/aftertrace/services/writer"
@@ -54,9 +56,21 @@ type Config struct {
 	// Migrate applies migrations at start.
 	Migrate bool
 
-	// DevAPIKey is the key of the single dev tenant (until real tenancy).
-	DevAPIKey      string
-	DevTenantID    string
+	// TLS, when set, serves the OTLP and API listeners over TLS (mutual TLS
+	// with a client CA); it is copied into Gateway.TLS and API.TLS by New.
+	TLS tlsconfig.Config
+
+	// DevAPIKey is the key of the dev tenant DevTenantID. With Postgres it
+	// is stored there (hashed) next to the keys made by `aftertrace key
+	// create` and may be empty; without Postgres it is the only key.
+	DevAPIKey   string
+	DevTenantID string
+	// AdminAPIKey opens /admin/v1 on the API listener (tenants and keys;
+	// needs Postgres). Empty: the admin API is off (404).
+	AdminAPIKey string
+	// AuthCache bounds the cache of looked-up API keys (with Postgres).
+	AuthCache authn.CacheConfig
+
 	ShutdownBudget time.Duration
 }
 
@@ -76,6 +90,7 @@ func DefaultConfig() Config {
 		StackPostgres:     15432,
 		Migrate:           true,
 		DevTenantID:       "dev",
+		AuthCache:         authn.DefaultCacheConfig(),
 		ShutdownBudget:    15 * time.Second,
 	}
 }
@@ -109,11 +124,22 @@ func (c Config) Validate() error {
 	if c.Publisher.MaxMessageBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("nats max message bytes: must be at least 64 KiB, got %d", c.Publisher.MaxMessageBytes))
 	}
-	if c.DevAPIKey == "" && c.StackDir == "" && (c.Roles.Gateway || c.Roles.API) {
+	if c.DevAPIKey == "" && c.StackDir == "" && c.PostgresDSN == "" && (c.Roles.Gateway || c.Roles.API) {
 		errs = append(errs, errors.New("dev api key: set AFTERTRACE_DEV_API_KEY (or --dev-api-key)"))
 	}
 	if c.DevAPIKey != "" && len(c.DevAPIKey) < 8 {
 		errs = append(errs, errors.New("dev api key: must be at least 8 characters"))
+	}
+	if c.AdminAPIKey != "" {
+		if len(c.AdminAPIKey) < api.MinAdminKeyLen {
+			errs = append(errs, fmt.Errorf("admin api key: must be at least %d characters", api.MinAdminKeyLen))
+		}
+		if c.PostgresDSN == "" && c.StackDir == "" {
+			errs = append(errs, errors.New("admin api key: the admin API needs Postgres (postgres-dsn or stack-dir)"))
+		}
+		if c.AdminAPIKey == c.DevAPIKey {
+			errs = append(errs, errors.New("admin api key: must differ from the dev api key"))
+		}
 	}
 	if c.DevTenantID == "" {
 		errs = append(errs, errors.New("dev tenant id: must not be empty"))

@@ -55,12 +55,20 @@ func (a *App) startStack(ctx context.Context) (*devStack, error) {
 		cfg.EmbeddedNATS.StoreDir = filepath.Join(dir, "nats")
 	}
 	if cfg.DevAPIKey == "" {
-		key, err := devKey(filepath.Join(dir, "dev-api-key"))
+		key, err := devKey(filepath.Join(dir, "dev-api-key"), "atk_dev_")
 		if err != nil {
 			st.stop()
 			return nil, err
 		}
 		cfg.DevAPIKey = key
+	}
+	if cfg.AdminAPIKey == "" && cfg.Roles.API {
+		key, err := devKey(filepath.Join(dir, "admin-api-key"), "ata_dev_")
+		if err != nil {
+			st.stop()
+			return nil, err
+		}
+		cfg.AdminAPIKey = key
 	}
 	return st, nil
 }
@@ -76,26 +84,27 @@ func (st *devStack) stop() {
 	}
 }
 
-// devKey reads the dev API key kept in path, creating a random one on
-// first use so the key stays the same across restarts of the dev stack.
-func devKey(path string) (string, error) {
+// devKey reads the dev key (API or admin) kept in path, creating a random
+// one starting with prefix on first use so the key stays the same across
+// restarts of the dev stack.
+func devKey(path, prefix string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil && len(strings.TrimSpace(string(b))) >= 8 {
 		return strings.TrimSpace(string(b)), nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read dev api key: %w", err)
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	raw := make([]byte, 16)
 	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("generate dev api key: %w", err)
+		return "", fmt.Errorf("generate %s: %w", path, err)
 	}
-	key := "atk_dev_" + hex.EncodeToString(raw)
+	key := prefix + hex.EncodeToString(raw)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("write dev api key: %w", err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write dev api key: %w", err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return key, nil
 }

@@ -33,6 +33,15 @@ type Store interface {
 	SearchTraces(ctx context.Context, q chstore.TraceQuery) ([]chstore.TraceSummary, error)
 	// ListServices returns the services seen from start to end, by name.
 	ListServices(ctx context.Context, tenantID string, start, end time.Time) ([]chstore.ServiceSummary, error)
+	// SearchLogs returns up to q.Limit log records, newest first (ties by
+	// record id, descending), each once, after q.Cursor if set.
+	SearchLogs(ctx context.Context, q chstore.LogQuery) ([]chstore.LogRecord, error)
+	// MetricNames returns the metrics seen from start to end, by name.
+	MetricNames(ctx context.Context, tenantID string, start, end time.Time) ([]chstore.MetricName, error)
+	// MetricSeries returns the points of one metric per series, each once.
+	MetricSeries(ctx context.Context, q chstore.SeriesQuery) ([]chstore.MetricSeries, error)
+	// MetricExemplars returns up to limit exemplars of one metric, newest first.
+	MetricExemplars(ctx context.Context, tenantID, name string, start, end time.Time, limit int) ([]chstore.MetricExemplar, error)
 }
 
 var _ Store = (*chstore.Store)(nil)
@@ -43,6 +52,11 @@ type Deps struct {
 	Store    Store                // required
 	Auth     authn.Authenticator  // required
 	Registry *prometheus.Registry // metrics are registered and served here; nil: a private registry
+
+	// Admin, with AdminKey, serves /admin/v1 (tenants and API keys) to
+	// requests bearing AdminKey; without both the routes do not exist (404).
+	Admin    Admin
+	AdminKey string
 }
 
 // Service is the query API server. Create it with New, then call Run (or
@@ -95,8 +109,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Auth == nil {
 		errs = append(errs, errors.New("api: Deps.Auth is required"))
 	}
+	if deps.AdminKey != "" && deps.Admin == nil {
+		errs = append(errs, errors.New("api: Deps.Admin is required with an admin key"))
+	}
+	if deps.AdminKey != "" && len(deps.AdminKey) < MinAdminKeyLen {
+		errs = append(errs, fmt.Errorf("api: the admin key must be at least %d characters", MinAdminKeyLen))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	tlsCfg, err := cfg.TLS.Server()
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Service{
 		cfg:     cfg,
@@ -114,7 +138,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := s.metrics.register(s.reg); err != nil {
 		return nil, err
 	}
-	s.router = s.routes(deps.Auth)
+	s.router = s.routes(deps)
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.router,
@@ -123,6 +147,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		TLSConfig:         tlsCfg,
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -135,8 +160,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 }
 
 // routes builds the router: operational routes without authentication,
-// /api/v1 behind it.
-func (s *Service) routes(auth authn.Authenticator) *chi.Mux {
+// /api/v1 behind a tenant's API key, /admin/v1 (if enabled) behind the
+// admin key.
+func (s *Service) routes(deps Deps) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.Recoverer, s.observe, s.recoverJSON)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNoRoute) })
@@ -145,11 +171,18 @@ func (s *Service) routes(auth authn.Authenticator) *chi.Mux {
 	ops.Register(chiHandle{r}, s.reg, &s.ready)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(authn.Middleware(auth))
+		r.Use(authn.Middleware(deps.Auth))
 		r.Get("/traces", s.searchTraces)
 		r.Get("/traces/{traceId}", s.getTrace)
 		r.Get("/services", s.listServices)
+		r.Get("/logs", s.searchLogs)
+		r.Get("/metrics/names", s.metricNames)
+		r.Get("/metrics/series", s.metricSeries)
+		r.Get("/metrics/exemplars", s.metricExemplars)
 	})
+	if deps.Admin != nil && deps.AdminKey != "" {
+		s.adminRoutes(r, deps.Admin, deps.AdminKey)
+	}
 	return r
 }
 
@@ -187,7 +220,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		err := s.srv.Serve(s.ln)
+		serve := s.srv.Serve
+		if s.srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
+		}
+		err := serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

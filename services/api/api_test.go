@@ -47,6 +47,7 @@ type fakeStore struct {
 	spans   []chstore.Span
 	sums    []chstore.TraceSummary
 	svcs    []chstore.ServiceSummary
+	logs    []chstore.LogRecord
 	err     error
 	panicky bool
 	block   chan struct{} // if set, reads wait for it to close
@@ -54,8 +55,16 @@ type fakeStore struct {
 	tenant     string
 	traceID    [16]byte
 	query      chstore.TraceQuery
+	logQuery   chstore.LogQuery
 	start, end time.Time
 	calls      int
+
+	// metrics: answers and what was asked (methods in metrics_test.go)
+	metricNames   []chstore.MetricName
+	series        []chstore.MetricSeries
+	exemplars     []chstore.MetricExemplar
+	seriesQuery   chstore.SeriesQuery
+	exemplarQuery exemplarArgs
 }
 
 func (f *fakeStore) enter(ctx context.Context, tenant string) error {
@@ -137,6 +146,7 @@ func (s *syncBuffer) String() string {
 type harness struct {
 	svc   *api.Service
 	store *fakeStore
+	admin *fakeAdmin
 	reg   *prometheus.Registry
 	logs  *syncBuffer
 }
@@ -145,12 +155,14 @@ func newHarness(t *testing.T, store *fakeStore) *harness {
 	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	h := &harness{store: store, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{store: store, admin: newFakeAdmin(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	svc, err := api.New(cfg, api.Deps{
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Store:    store,
 		Auth:     authn.NewStatic(map[string]authn.Tenant{testKey: {ID: testTenant}}),
 		Registry: h.reg,
+		Admin:    h.admin,
+		AdminKey: testAdminKey,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -485,20 +497,23 @@ func apiRoutes(t *testing.T, r chi.Router) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(routes) != 3 {
-		t.Fatalf("api routes = %v, want 3", routes)
+	if len(routes) < 4 { // traces, trace, services, logs; more signals add more
+		t.Fatalf("api routes = %v, want at least 4", routes)
 	}
 	return routes
 }
 
 func concretePath(route string) string {
+	if strings.HasPrefix(route, "/api/v1/metrics/series") || strings.HasPrefix(route, "/api/v1/metrics/exemplars") {
+		return route + "?name=m" // name is required
+	}
 	return strings.ReplaceAll(route, "{traceId}", validID)
 }
 
 func TestAPIRoutesRequireCredential(t *testing.T) {
 	h := newHarness(t, &fakeStore{spans: []chstore.Span{{}}})
 	for route, method := range apiRoutes(t, h.svc.Router()) {
-		for _, auth := range []string{"", "Bearer wrong", "Basic " + testKey, "Bearer", testKey} {
+		for _, auth := range []string{"", "Bearer wrong", "Basic " + testKey, "Bearer", testKey, "Bearer " + testAdminKey} {
 			req := httptest.NewRequest(method, concretePath(route), nil)
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
@@ -513,8 +528,28 @@ func TestAPIRoutesRequireCredential(t *testing.T) {
 			t.Errorf("%s %s with the key: %d %s", method, route, rec.Code, rec.Body)
 		}
 	}
-	if h.store.calls != 3 {
-		t.Errorf("store calls = %d, want 3 (only the authenticated requests)", h.store.calls)
+	// The admin routes: the admin key only; a tenant's key is refused.
+	for route, method := range adminRoutes(t, h.svc.Router()) {
+		for _, auth := range []string{"", "Bearer wrong", "Basic " + testAdminKey, "Bearer", testAdminKey, "Bearer " + testKey} {
+			req := httptest.NewRequest(method, concreteAdminPath(route), nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			rec := httptest.NewRecorder()
+			h.svc.Handler().ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnauthorized || decodeError(t, rec).Error.Code != "unauthenticated" {
+				t.Errorf("%s %s with %q: %d %s, want 401", method, route, auth, rec.Code, rec.Body)
+			}
+		}
+		if rec := h.adminDo(t, method, concreteAdminPath(route), adminBody(method, route)); rec.Code >= 300 {
+			t.Errorf("%s %s with the admin key: %d %s", method, route, rec.Code, rec.Body)
+		}
+	}
+	if rec := h.do(t, "GET", "/admin/v1/nope", ""); rec.Code != 401 {
+		t.Errorf("unknown admin path without key: %d", rec.Code)
+	}
+	if n := len(apiRoutes(t, h.svc.Router())); h.store.calls != n {
+		t.Errorf("store calls = %d, want %d (only the authenticated requests)", h.store.calls, n)
 	}
 	// Unknown /api/v1 paths need the credential too, then 404.
 	if rec := h.do(t, "GET", "/api/v1/nope", ""); rec.Code != 401 {

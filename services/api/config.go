@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 )
 
 // Config configures the query API.
@@ -25,6 +27,9 @@ type Config struct {
 	DefaultLimit int
 	// MaxLimit bounds the limit parameter of a trace search.
 	MaxLimit int
+	// TLS, when its certificate is set, serves the API over TLS (and
+	// requires client certificates if its ClientCAFile is set).
+	TLS tlsconfig.Config
 }
 
 // DefaultConfig returns the configuration of a local API.
@@ -68,6 +73,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("api: DefaultLimit must be positive, got %d", c.DefaultLimit))
 	} else if c.MaxLimit > 0 && c.DefaultLimit > c.MaxLimit {
 		errs = append(errs, fmt.Errorf("api: DefaultLimit %d exceeds MaxLimit %d", c.DefaultLimit, c.MaxLimit))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("api: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -416,6 +416,11 @@ func decodeCursor(s string) (chstore.TraceCursor, error) {
 // writeJSON answers 200 with v. It encodes before writing, so a value that
 // cannot be encoded becomes a 500 and not half an answer.
 func (s *Service) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	s.writeJSONStatus(w, r, http.StatusOK, v)
+}
+
+// writeJSONStatus is writeJSON with another success status (201).
+func (s *Service) writeJSONStatus(w http.ResponseWriter, r *http.Request, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		s.fail(w, r, apperr.Wrap(apperr.KindInternal, err, "internal error"))
@@ -423,7 +428,7 @@ func (s *Service) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
 }
 
@@ -456,5 +461,6 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		s.log.LogAttrs(r.Context(), level, "api request failed", attrs...)
 	}
+	s.metrics.rejected.WithLabelValues(apperr.KindOf(err).String()).Inc()
 	apperr.WriteHTTP(w, err)
 }

@@ -16,6 +16,7 @@ import (
 
 type metrics struct {
 	duration *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -25,6 +26,10 @@ func newMetrics() *metrics {
 			Help:    "Time to answer HTTP requests, by method, route pattern and status code.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"method", "route", "code"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_api_rejected_total",
+			Help: "API requests answered with an error, by reason (the error code: invalid_argument, too_large, timeout, unauthenticated, ...).",
+		}, []string{"reason"}),
 	}
 }
 
@@ -32,11 +37,16 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	if err := reg.Register(m.duration); err != nil {
 		return errors.Join(errors.New("api: registering metrics"), err)
 	}
+	if err := reg.Register(m.rejected); err != nil {
+		reg.Unregister(m.duration)
+		return errors.Join(errors.New("api: registering metrics"), err)
+	}
 	return nil
 }
 
 func (m *metrics) unregister(reg prometheus.Registerer) {
 	reg.Unregister(m.duration)
+	reg.Unregister(m.rejected)
 }
 
 // routeUnmatched labels requests no route matched, so that arbitrary paths
@@ -55,7 +65,7 @@ func (s *Service) observe(next http.Handler) http.Handler {
 		defer func() {
 			route := routeUnmatched
 			if rc := chi.RouteContext(r.Context()); rc != nil {
-				if p := rc.RoutePattern(); p != "" && !isCatchAllOf(p, "/api/v1") {
+				if p := rc.RoutePattern(); p != "" && !isCatchAllOf(p, "/api/v1") && !isCatchAllOf(p, "/admin/v1") {
 					route = p
 				}
 			}

@@ -72,6 +72,12 @@ var chiParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)(:[^}]*)?\}`)
 // "{id}").
 func specPathOf(route string) string { return chiParam.ReplaceAllString(route, "{$1}") }
 
+// guarded routes need a credential: a tenant's key (/api/) or the admin
+// key (/admin/).
+func guarded(path string) bool {
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/admin/")
+}
+
 // excluded are the routes the spec leaves out on purpose (profiling; the
 // spec's description says so).
 func excluded(route string) bool { return strings.HasPrefix(route, "/debug/pprof/") }
@@ -104,8 +110,8 @@ func TestOpenAPICoversRouter(t *testing.T) {
 			t.Errorf("route %s is not in %s", path, specPath)
 			continue
 		}
-		if strings.HasPrefix(path, "/api/") {
-			// API routes: exactly the methods served.
+		if guarded(path) {
+			// API and admin routes: exactly the methods served.
 			var specMethods []string
 			for m := range ops {
 				specMethods = append(specMethods, m)
@@ -135,10 +141,24 @@ func TestOpenAPICoversRouter(t *testing.T) {
 					t.Errorf("%s %s does not declare path parameter %s", m, path, name[1])
 				}
 			}
-			// Security: API routes inherit bearer auth, ops routes opt out.
+			// Security: API routes inherit bearer auth, admin routes name
+			// adminAuth, ops routes opt out.
 			public := op.Security != nil && len(*op.Security) == 0
-			if strings.HasPrefix(path, "/api/") == public {
+			if guarded(path) == public {
 				t.Errorf("%s %s: public=%v", m, path, public)
+			}
+			if admin := strings.HasPrefix(path, "/admin/"); admin {
+				if op.Security == nil || len(*op.Security) != 1 || (*op.Security)[0]["adminAuth"] == nil {
+					t.Errorf("%s %s: security %v, want adminAuth only", m, path, op.Security)
+				}
+				for _, code := range []string{"400", "401", "500"} {
+					if _, ok := op.Responses[code]; !ok {
+						t.Errorf("%s %s lacks response %s", m, path, code)
+					}
+				}
+				if op.Responses["200"] == nil && op.Responses["201"] == nil {
+					t.Errorf("%s %s lacks a 200 or 201 response", m, path)
+				}
 			}
 			if strings.HasPrefix(path, "/api/") {
 				for _, code := range []string{"200", "400", "401", "500"} {
@@ -149,7 +169,8 @@ func TestOpenAPICoversRouter(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/traces/{traceId}", "/api/v1/traces", "/api/v1/services"} {
+	for _, want := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/traces/{traceId}", "/api/v1/traces", "/api/v1/services",
+		"/admin/v1/tenants", "/admin/v1/tenants/{tenantId}/keys", "/admin/v1/keys/{keyId}"} {
 		if _, ok := s.Paths[want]; !ok {
 			t.Errorf("spec lacks %s", want)
 		}
@@ -163,8 +184,10 @@ func TestOpenAPIComponents(t *testing.T) {
 	} else if _, ok := s.Security[0]["bearerAuth"]; !ok {
 		t.Errorf("global security = %v, want bearerAuth", s.Security)
 	}
-	if sch := s.Comps.SecuritySchemes["bearerAuth"]; sch.Type != "http" || sch.Scheme != "bearer" {
-		t.Errorf("bearerAuth = %+v", sch)
+	for _, name := range []string{"bearerAuth", "adminAuth"} {
+		if sch := s.Comps.SecuritySchemes[name]; sch.Type != "http" || sch.Scheme != "bearer" {
+			t.Errorf("%s = %+v", name, sch)
+		}
 	}
 	for _, name := range []string{"Span", "TraceSummary", "Error", "ListEnvelope", "Trace", "ServiceSummary"} {
 		if _, ok := s.Comps.Schemas[name]; !ok {

@@ -6,6 +6,9 @@ import (
 	"math"
 	"net"
 	"time"
+
+	"github.com/aftertrace/aftertrace/internal/limits"
+	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 )
 
 // Config configures the OTLP gateway.
@@ -32,6 +35,21 @@ type Config struct {
 	// not-ready on shutdown, so load balancers can stop routing to it before
 	// the listeners close. Zero drains at once.
 	DrainDelay time.Duration
+	// MaxInflightBytes bounds the bytes of all export requests being
+	// decoded and published at once (each counted at its decompressed
+	// size); requests over it are shed with 503 / UNAVAILABLE and a retry
+	// hint instead of growing memory. At least MaxRequestBytes.
+	MaxInflightBytes int64
+	// TenantLimit is every tenant's default ingest rate limit (records/s
+	// and bytes/s token buckets; 0 is unlimited). Rows of the Postgres
+	// tenant_limits table override it per tenant. Over it, exports are
+	// answered 429 / RESOURCE_EXHAUSTED with a retry hint.
+	TenantLimit limits.Limit
+	// TenantLimitsRefresh is how often the per-tenant overrides are re-read.
+	TenantLimitsRefresh time.Duration
+	// TLS, when its certificate is set, serves both OTLP listeners over TLS
+	// (and requires client certificates if its ClientCAFile is set).
+	TLS tlsconfig.Config
 }
 
 // DefaultConfig returns the configuration for a local gateway on the
@@ -44,6 +62,14 @@ func DefaultConfig() Config {
 		MaxConcurrentRequests: 64,
 		PublishTimeout:        10 * time.Second,
 		ShutdownTimeout:       10 * time.Second,
+		MaxInflightBytes:      256 << 20,
+		TenantLimit: limits.Limit{
+			RecordsPerSecond: 100_000,
+			RecordsBurst:     200_000,
+			BytesPerSecond:   64 << 20,
+			BytesBurst:       128 << 20,
+		},
+		TenantLimitsRefresh: 30 * time.Second,
 	}
 }
 
@@ -80,6 +106,18 @@ func (c Config) Validate() error {
 	}
 	if c.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("gateway: DrainDelay must not be negative, got %v", c.DrainDelay))
+	}
+	if c.MaxInflightBytes < c.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("gateway: MaxInflightBytes must be at least MaxRequestBytes (%d), got %d", c.MaxRequestBytes, c.MaxInflightBytes))
+	}
+	if err := c.TenantLimit.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: TenantLimit: %w", err))
+	}
+	if c.TenantLimitsRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("gateway: TenantLimitsRefresh must be positive, got %v", c.TenantLimitsRefresh))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: %w", err))
 	}
 	return errors.Join(errs...)
 }

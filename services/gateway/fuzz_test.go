@@ -9,8 +9,11 @@ import (
 // checkDecoded exercises everything the gateway does with a decoded
 // request before publishing it; none of it may panic.
 func checkDecoded(t *testing.T, req ptraceotlp.ExportRequest) {
-	_ = tracesSignal.validate(req)
-	_ = tracesSignal.records(req)
+	before := tracesSignal.records(req)
+	rejected, _, _ := tracesSignal.filter(req)
+	if got := tracesSignal.records(req); got != before-rejected {
+		t.Fatalf("filter rejected %d of %d records but %d remain", rejected, before, got)
+	}
 	_ = tracesSignal.protoSize(req)
 	// What was accepted must survive a round trip through the bus encoding.
 	b, err := req.MarshalProto()

@@ -23,10 +23,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed OTLP/gRPC
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/limits"
 	"github.com/aftertrace/aftertrace/internal/ops"
 )
 
@@ -48,6 +50,9 @@ type Deps struct {
 	Publisher Publisher            // required
 	Auth      authn.Authenticator  // required
 	Registry  *prometheus.Registry // metrics are registered here; nil: a private registry
+	// LimitOverrides supplies per-tenant rate limits over Config.TenantLimit
+	// (the Postgres tenant_limits table); nil: the defaults apply to all.
+	LimitOverrides limits.Source
 }
 
 // Service is a running OTLP gateway. Create it with New, then call Run.
@@ -60,6 +65,8 @@ type Service struct {
 	metrics *metrics
 	ready   ops.Readiness
 	gate    *gate
+	bytes   *inflight       // MaxInflightBytes
+	limits  *limits.Tenants // per-tenant rate limits
 
 	// grpcSignals maps a full gRPC method name to its signal name; written
 	// by New only.
@@ -123,6 +130,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.bytes = &inflight{max: cfg.MaxInflightBytes, gauge: s.metrics.inflightBytes.Set}
+	s.limits = limits.New(cfg.TenantLimit, deps.LimitOverrides, cfg.TenantLimitsRefresh, s.log)
+	tlsCfg, err := cfg.TLS.Server()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -131,13 +144,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 
-	s.grpcSrv = grpc.NewServer(
+	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentRequests)),
 		grpc.StatsHandler(&grpcStats{s: s}),
 		grpc.ForceServerCodecV2(newRawCodec()), // the gateway decodes OTLP itself: see rawMessage
 		grpc.WaitForHandlers(true),             // Stop waits for handlers too: no export outlives Run
-	)
+	}
+	if tlsCfg != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpcSrv = grpc.NewServer(grpcOpts...)
 
 	mux := http.NewServeMux()
 	ops.Register(mux, s.reg, &s.ready)
@@ -150,9 +167,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		TLSConfig:         tlsCfg,
 	}
 
-	var err error
 	if s.grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		s.abortNew()
 		return nil, fmt.Errorf("gateway: listening for OTLP/gRPC on %s: %w", cfg.GRPCAddr, err)
@@ -169,6 +186,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // is one line here plus its signal value and gRPC adapter.
 func (s *Service) registerSignals(mux *http.ServeMux) {
 	addSignal(s, mux, &tracesSignal)
+	addSignal(s, mux, &logsSignal)
+	addSignal(s, mux, &metricsSignal)
 }
 
 func addSignal[R any](s *Service, mux *http.ServeMux, sig *signal[R]) {
@@ -206,13 +225,20 @@ func (s *Service) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("gateway: OTLP/gRPC server: %w", err)
 		}
 	})
+	tlsOn := s.httpSrv.TLSConfig != nil // read before Serve, which writes it
 	serving.Go(func() {
-		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.httpSrv.Serve
+		if tlsOn {
+			serve = func(ln net.Listener) error { return s.httpSrv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("gateway: OTLP/HTTP server: %w", err)
 		}
 	})
+	limitsCtx, stopLimits := context.WithCancel(context.Background())
+	serving.Go(func() { s.limits.Run(limitsCtx) }) // refreshes per-tenant overrides
 	s.ready.Set(true)
-	s.log.Info("gateway serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr())
+	s.log.Info("gateway serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "tls", tlsOn)
 
 	var runErr error
 	select {
@@ -234,6 +260,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("gateway draining", "timeout", s.cfg.ShutdownTimeout)
 	s.shutdown()
+	stopLimits()
 	serving.Wait()
 	s.log.Info("gateway stopped")
 	return runErr
@@ -343,26 +370,46 @@ func (s *Service) authenticate(ctx context.Context, key string) (authn.Tenant, s
 	}
 }
 
-// export is the transport-independent part of an export: validate, publish
-// (unless there is nothing to store) and count the records. It returns the
-// number of records accepted, or a reject reason and an error.
-func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, req R) (int, string, error) {
-	if err := sig.validate(req); err != nil {
-		return 0, reasonInvalidID, err
+// exported is what an export accepted: records published, and records
+// the signal's filter rejected (OTLP partial success) with its message.
+type exported struct {
+	accepted int
+	rejected int
+	msg      string
+}
+
+// export is the transport-independent part of an export: drop invalid
+// records (partial success), apply the tenant's rate limits, publish
+// (unless there is nothing to store) and count the records. size is the
+// request's decompressed size. It returns what was accepted, or a reject
+// reason and an error; a request whose every record is invalid is
+// rejected as a whole.
+func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, req R, size int) (exported, string, error) {
+	var res exported
+	var rejectReason string
+	res.rejected, rejectReason, res.msg = sig.filter(req)
+	if res.rejected > 0 {
+		s.metrics.rejectedRecords.WithLabelValues(sig.name, rejectReason).Add(float64(res.rejected))
 	}
-	n := sig.records(req)
-	if n == 0 {
+	res.accepted = sig.records(req)
+	if res.accepted == 0 {
+		if res.rejected > 0 {
+			return exported{}, rejectReason, apperr.New(apperr.KindInvalid, "%s", res.msg)
+		}
 		// Nothing to store (an empty export is valid OTLP): don't bother the bus.
-		return 0, "", nil
+		return res, "", nil
+	}
+	if err := s.allowTenant(tenantID, res.accepted, size); err != nil {
+		return exported{}, reasonRateLimited, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	if err := sig.publish(pctx, s.pub, tenantID, req); err != nil {
 		reason, err := publishReason(ctx, pctx, err)
-		return 0, reason, err
+		return exported{}, reason, err
 	}
-	s.metrics.records.WithLabelValues(sig.name).Add(float64(n))
-	return n, "", nil
+	s.metrics.records.WithLabelValues(sig.name).Add(float64(res.accepted))
+	return res, "", nil
 }
 
 // publishReason classifies a publish failure. Running out of PublishTimeout
@@ -405,12 +452,18 @@ func (s *Service) logReject(ctx context.Context, signal, transport, reason, tena
 	s.log.LogAttrs(ctx, level, "export rejected", attrs...)
 }
 
-func (s *Service) logAccepted(ctx context.Context, signal, transport, tenantID string, records, bytes int, start time.Time) {
+func (s *Service) logAccepted(ctx context.Context, signal, transport, tenantID string, res exported, bytes int, start time.Time) {
+	if res.rejected > 0 {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "export partially accepted",
+			slog.String("signal", signal), slog.String("transport", transport), slog.String("tenant", tenantID),
+			slog.Int("records", res.accepted), slog.Int("rejected", res.rejected), slog.String("err", res.msg))
+		return
+	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "export accepted",
 		slog.String("signal", signal),
 		slog.String("transport", transport),
 		slog.String("tenant", tenantID),
-		slog.Int("records", records),
+		slog.Int("records", res.accepted),
 		slog.Int("bytes", bytes),
 		slog.Duration("took", time.Since(start)))
 }

@@ -116,16 +116,26 @@ func testConfig() Config {
 
 func startGateway(t *testing.T, mutate func(*Config)) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, mutate, nil)
+}
+
+// startGatewayWith is startGateway whose Deps may be changed by deps.
+func startGatewayWith(t *testing.T, mutate func(*Config), deps func(*Deps)) *testGateway {
+	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	g := &testGateway{pub: &fakePublisher{}, reg: prometheus.NewRegistry()}
-	svc, err := New(cfg, Deps{
+	d := Deps{
 		Publisher: g.pub,
 		Auth:      authn.NewStatic(map[string]authn.Tenant{testKey: {ID: "t1"}}),
 		Registry:  g.reg,
-	})
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	svc, err := New(cfg, d)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

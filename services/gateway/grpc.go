@@ -63,10 +63,11 @@ func grpcServiceDesc[R any](s *Service, sig *signal[R]) *grpc.ServiceDesc {
 				if err := dec(&in); err != nil {
 					return nil, err
 				}
-				if err := grpcExport(ctx, s, sig, in.b); err != nil {
+				res, err := grpcExport(ctx, s, sig, in.b)
+				if err != nil {
 					return nil, err
 				}
-				b, err := sig.response(encProto)
+				b, err := sig.response(encProto, res.rejected, res.msg)
 				if err != nil {
 					return nil, status.Error(codes.Internal, "encoding the export response failed")
 				}
@@ -78,19 +79,19 @@ func grpcServiceDesc[R any](s *Service, sig *signal[R]) *grpc.ServiceDesc {
 }
 
 // grpcExport handles one OTLP/gRPC export (its protobuf body within
-// MaxRecvMsgSize) and returns a status error or nil.
-func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], body []byte) error {
+// MaxRecvMsgSize) and returns what it accepted, or a status error.
+func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], body []byte) (exported, error) {
 	start := time.Now()
 	if tag, ok := ctx.Value(rpcTagKey{}).(*rpcTag); ok {
 		tag.handled.Store(true) // counted here, not by grpcStats
 	}
 	var tenantID string
-	reject := func(reason string, err error) error {
+	reject := func(reason string, err error) (exported, error) {
 		st := apperr.GRPCStatus(err)
 		s.metrics.rejected.WithLabelValues(sig.name, transportGRPC, reason).Inc()
 		s.metrics.requests.WithLabelValues(sig.name, transportGRPC, st.Code().String()).Inc()
 		s.logReject(ctx, sig.name, transportGRPC, reason, tenantID, err)
-		return st.Err()
+		return exported{}, st.Err()
 	}
 
 	tenant, reason, err := s.authenticate(ctx, bearerFromMetadata(ctx))
@@ -106,18 +107,23 @@ func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], body []b
 		return reject(reasonOverloaded, err)
 	}
 	defer release()
+	releaseBytes, err := s.bytes.reserve(int64(size))
+	if err != nil {
+		return reject(reasonInflightBytes, err)
+	}
+	defer releaseBytes()
 
 	req, reason, err := decode(sig, body, encProto)
 	if err != nil {
 		return reject(reason, err)
 	}
-	n, reason, err := export(ctx, s, sig, tenantID, req)
+	res, reason, err := export(ctx, s, sig, tenantID, req, size)
 	if err != nil {
 		return reject(reason, err)
 	}
 	s.metrics.requests.WithLabelValues(sig.name, transportGRPC, codes.OK.String()).Inc()
-	s.logAccepted(ctx, sig.name, transportGRPC, tenantID, n, size, start)
-	return nil
+	s.logAccepted(ctx, sig.name, transportGRPC, tenantID, res, size, start)
+	return res, nil
 }
 
 // bearerFromMetadata returns the key of "authorization: Bearer <key>".

@@ -112,16 +112,29 @@ func TestGRPCExport(t *testing.T) {
 			},
 		},
 		{
-			name: "all-zero trace id", key: testKey,
+			// One bad span among good ones: partial success (see
+			// TestPartialSuccess for the response).
+			name: "one all-zero trace id", key: testKey,
 			td: func() ptrace.Traces {
 				td := sampleTraces(2)
 				td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1).SetTraceID([16]byte{})
 				return td
 			}(),
+			wantCode: codes.OK, wantSpans: 1,
+		},
+		{
+			name: "all spans with all-zero ids", key: testKey,
+			td: func() ptrace.Traces {
+				td := sampleTraces(2)
+				td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetSpanID([8]byte{})
+				td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1).SetTraceID([16]byte{})
+				return td
+			}(),
 			wantCode: codes.InvalidArgument, wantReason: reasonInvalidID,
 			check: func(t *testing.T, err error) {
-				if !strings.Contains(status.Convert(err).Message(), "spans[1].traceId") {
-					t.Errorf("message %q does not name the field", status.Convert(err).Message())
+				msg := status.Convert(err).Message()
+				if !strings.Contains(msg, "spans[0].spanId") || !strings.Contains(msg, "rejected 2 span") {
+					t.Errorf("message %q does not name the field and count", msg)
 				}
 			},
 		},

@@ -58,17 +58,23 @@ func httpHandler[R any](s *Service, sig *signal[R]) http.Handler {
 		}
 		size := len(body)
 		s.metrics.bytes.WithLabelValues(sig.name, transportHTTP).Observe(float64(size))
+		releaseBytes, err := s.bytes.reserve(int64(size))
+		if err != nil {
+			x.reject(reasonInflightBytes, err)
+			return
+		}
+		defer releaseBytes()
 		req, reason, err := decode(sig, body, enc)
 		if err != nil {
 			x.reject(reason, err)
 			return
 		}
-		n, reason, err := export(r.Context(), s, sig, tenant.ID, req)
+		res, reason, err := export(r.Context(), s, sig, tenant.ID, req, size)
 		if err != nil {
 			x.reject(reason, err)
 			return
 		}
-		resp, err := sig.response(enc)
+		resp, err := sig.response(enc, res.rejected, res.msg)
 		if err != nil {
 			x.reject(reasonPublishFailed, apperr.Wrap(apperr.KindInternal, err, "encoding the export response"))
 			return
@@ -77,7 +83,7 @@ func httpHandler[R any](s *Service, sig *signal[R]) http.Handler {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(resp)
 		s.metrics.requests.WithLabelValues(sig.name, transportHTTP, "200").Inc()
-		s.logAccepted(r.Context(), sig.name, transportHTTP, tenant.ID, n, size, start)
+		s.logAccepted(r.Context(), sig.name, transportHTTP, tenant.ID, res, size, start)
 	})
 }
 

@@ -27,6 +27,8 @@ const (
 	reasonInvalidID        = "invalid_id"         // trace or span id of the wrong length, bad hex, or all zeros
 	reasonUnavailable      = "unavailable"        // the bus is down or did not acknowledge in time
 	reasonPublishFailed    = "publish_failed"     // the bus failed for another reason
+	reasonRateLimited      = "rate_limited"       // over the tenant's records/s or bytes/s limit
+	reasonInflightBytes    = "overloaded"         // over MaxInflightBytes (same label as reasonOverloaded)
 )
 
 type metrics struct {
@@ -34,6 +36,10 @@ type metrics struct {
 	rejected *prometheus.CounterVec
 	records  *prometheus.CounterVec
 	bytes    *prometheus.HistogramVec
+
+	rejectedRecords *prometheus.CounterVec // records dropped from accepted requests, or of rejected ones
+	tenantRejected  *prometheus.CounterVec // requests refused by a tenant limit
+	inflightBytes   prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -55,11 +61,24 @@ func newMetrics() *metrics {
 			Help:    "Size of OTLP export requests after decompression, in bytes.",
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 9), // 1 KiB .. 64 MiB
 		}, []string{"signal", "transport"}),
+		rejectedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_rejected_records_total",
+			Help: "Invalid records (spans, log records, data points) rejected, by signal and reason; the rest of their request may have been accepted (OTLP partial success).",
+		}, []string{"signal", "reason"}),
+		tenantRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_tenant_rejected_total",
+			Help: "OTLP export requests refused by a per-tenant limit, by tenant and reason (records_per_second, bytes_per_second).",
+		}, []string{"tenant", "reason"}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aftertrace_gateway_inflight_bytes",
+			Help: "Bytes of export requests being decoded and published (bounded by MaxInflightBytes).",
+		}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.rejected, m.records, m.bytes}
+	return []prometheus.Collector{m.requests, m.rejected, m.records, m.bytes,
+		m.rejectedRecords, m.tenantRejected, m.inflightBytes}
 }
 
 // register adds the collectors to reg, all or none.

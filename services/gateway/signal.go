@@ -49,17 +49,21 @@ type signal[R any] struct {
 	newRequest     func() R
 	unmarshalProto func(R, []byte) error
 	unmarshalJSON  func(R, []byte) error
-	// validate checks what pdata does not; errors are apperr.Invalid naming
-	// the offending field.
-	validate func(R) error
+	// filter removes, in place, the records that fail checks pdata does not
+	// make (e.g. all-zero ids) and reports how many it removed, the reject
+	// reason (a metrics label, e.g. reasonInvalidID) and a message naming
+	// the first offending field. The rest is accepted: OTLP partial success.
+	filter func(R) (rejected int, reason, msg string)
 	// records counts the signal's records (spans, log records, points).
 	records func(R) int
 	// protoSize is the request's encoded protobuf size, for the size metric.
 	protoSize func(R) int
 	// publish hands the request to the bus; nil only once it acknowledged.
 	publish func(ctx context.Context, p Publisher, tenantID string, req R) error
-	// response encodes the signal's empty (full success) export response.
-	response func(encoding) ([]byte, error)
+	// response encodes the signal's export response: empty on full success,
+	// with partial_success {rejected_<records>, error_message} when rejected
+	// is positive.
+	response func(enc encoding, rejected int, msg string) ([]byte, error)
 }
 
 var tracesSignal = signal[ptraceotlp.ExportRequest]{
@@ -69,7 +73,7 @@ var tracesSignal = signal[ptraceotlp.ExportRequest]{
 	newRequest:     ptraceotlp.NewExportRequest,
 	unmarshalProto: ptraceotlp.ExportRequest.UnmarshalProto,
 	unmarshalJSON:  ptraceotlp.ExportRequest.UnmarshalJSON,
-	validate:       validateTraces,
+	filter:         filterTraces,
 	records:        func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
 	protoSize: func(r ptraceotlp.ExportRequest) int {
 		return (&ptrace.ProtoMarshaler{}).TracesSize(r.Traces())
@@ -77,11 +81,16 @@ var tracesSignal = signal[ptraceotlp.ExportRequest]{
 	publish: func(ctx context.Context, p Publisher, tenantID string, r ptraceotlp.ExportRequest) error {
 		return p.PublishTraces(ctx, tenantID, r.Traces())
 	},
-	response: func(enc encoding) ([]byte, error) {
-		if enc == encJSON {
-			return ptraceotlp.NewExportResponse().MarshalJSON()
+	response: func(enc encoding, rejected int, msg string) ([]byte, error) {
+		resp := ptraceotlp.NewExportResponse()
+		if rejected > 0 {
+			resp.PartialSuccess().SetRejectedSpans(int64(rejected))
+			resp.PartialSuccess().SetErrorMessage(msg)
 		}
-		return ptraceotlp.NewExportResponse().MarshalProto()
+		if enc == encJSON {
+			return resp.MarshalJSON()
+		}
+		return resp.MarshalProto()
 	},
 }
 
@@ -127,38 +136,61 @@ func isIDError(msg string) bool {
 		strings.Contains(msg, "invalid SpanID length")
 }
 
-// validateTraces rejects what the OTLP spec forbids but pdata lets through:
-// all-zero trace and span ids, on spans and on span links. Only the first
-// problem is reported.
-func validateTraces(req ptraceotlp.ExportRequest) error {
+// filterTraces removes the spans the OTLP spec forbids but pdata lets
+// through: all-zero trace or span ids, on the span or on one of its links.
+// The message names the first offending field (by its index in the request
+// as received) and says how many spans were rejected.
+func filterTraces(req ptraceotlp.ExportRequest) (int, string, string) {
+	rejected, first := 0, ""
 	rss := req.Traces().ResourceSpans()
 	for i := range rss.Len() {
 		sss := rss.At(i).ScopeSpans()
 		for j := range sss.Len() {
-			spans := sss.At(j).Spans()
-			for k := range spans.Len() {
-				sp := spans.At(k)
-				path := func() string {
-					return "resourceSpans[" + strconv.Itoa(i) + "].scopeSpans[" + strconv.Itoa(j) + "].spans[" + strconv.Itoa(k) + "]"
+			k := -1
+			sss.At(j).Spans().RemoveIf(func(sp ptrace.Span) bool {
+				k++
+				field, problem := spanIDProblem(sp)
+				if field == "" {
+					return false
 				}
-				if sp.TraceID().IsEmpty() {
-					return apperr.Invalid(path()+".traceId", "missing or all zeros; a trace id must be 16 bytes with at least one non-zero byte")
+				rejected++
+				if first == "" {
+					first = "resourceSpans[" + strconv.Itoa(i) + "].scopeSpans[" + strconv.Itoa(j) +
+						"].spans[" + strconv.Itoa(k) + "]" + field + ": " + problem
 				}
-				if sp.SpanID().IsEmpty() {
-					return apperr.Invalid(path()+".spanId", "missing or all zeros; a span id must be 8 bytes with at least one non-zero byte")
-				}
-				links := sp.Links()
-				for l := range links.Len() {
-					ln := links.At(l)
-					if ln.TraceID().IsEmpty() {
-						return apperr.Invalid(path()+".links["+strconv.Itoa(l)+"].traceId", "missing or all zeros; a trace id must be 16 bytes with at least one non-zero byte")
-					}
-					if ln.SpanID().IsEmpty() {
-						return apperr.Invalid(path()+".links["+strconv.Itoa(l)+"].spanId", "missing or all zeros; a span id must be 8 bytes with at least one non-zero byte")
-					}
-				}
-			}
+				return true
+			})
 		}
 	}
-	return nil
+	if rejected == 0 {
+		return 0, "", ""
+	}
+	return rejected, reasonInvalidID, "rejected " + strconv.Itoa(rejected) + " span(s) with invalid ids; first: " + first
+}
+
+const (
+	zeroTraceID = "missing or all zeros; a trace id must be 16 bytes with at least one non-zero byte"
+	zeroSpanID  = "missing or all zeros; a span id must be 8 bytes with at least one non-zero byte"
+)
+
+// spanIDProblem returns the field path suffix (".traceId",
+// ".links[2].spanId") and problem of the span's first all-zero id, or "".
+func spanIDProblem(sp ptrace.Span) (string, string) {
+	if sp.TraceID().IsEmpty() {
+		return ".traceId", zeroTraceID
+	}
+	if sp.SpanID().IsEmpty() {
+		return ".spanId", zeroSpanID
+	}
+	links := sp.Links()
+	for l := range links.Len() {
+		ln := links.At(l)
+		if ln.TraceID().IsEmpty() {
+			return ".links[" + strconv.Itoa(l) + "].traceId", zeroTraceID
+		}
+		if ln.SpanID().IsEmpty() {
+			return ".links[" + strconv.Itoa(l) + "].spanId", zeroSpanID
+		}
+	}
+	return "", ""
 }

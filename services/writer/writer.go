@@ -24,6 +24,8 @@ type Deps struct {
 	Logger   *slog.Logger
 	JS       jetstream.JetStream
 	Spans    SpanStore
+	Logs     LogStore    // nil: logs are not consumed
+	Metrics  MetricStore // nil: metrics are not consumed
 	Registry *prometheus.Registry
 	Streams  bus.StreamConfig
 }
@@ -55,6 +57,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		signal:  bus.SignalTraces,
 		newSink: func() sink { return &traceSink{store: deps.Spans} },
 	}}
+	if deps.Logs != nil {
+		s.signals = append(s.signals, signalDef{
+			signal:  bus.SignalLogs,
+			newSink: func() sink { return &logSink{store: deps.Logs} },
+		})
+	}
+	if deps.Metrics != nil {
+		s.signals = append(s.signals, signalDef{
+			signal:  bus.SignalMetrics,
+			newSink: func() sink { return &metricSink{store: deps.Metrics} },
+		})
+	}
 	if cfg.OpsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.OpsAddr)
 		if err != nil {

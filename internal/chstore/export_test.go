@@ -1,0 +1,6 @@
+package chstore
+
+import "context"
+
+// ReadErrForTest exposes readErr's classification to the external tests.
+func ReadErrForTest(err error) error { return readErr(context.Background(), "test", err) }

@@ -1,0 +1,96 @@
+package chstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/aftertrace/aftertrace/internal/apperr"
+)
+
+// readConn wraps the driver connection so that every read (Query,
+// QueryRow, Select) of every signal's queries goes through one place: it
+// carries the read limits as ClickHouse settings and is shown to the
+// QueryObserver. Inserts (PrepareBatch) pass through untouched.
+//
+// The query timeout needs no setting here: with a ctx deadline (readCtx)
+// clickhouse-go itself sends max_execution_time, so the server stops the
+// query as well as the client.
+type readConn struct {
+	driver.Conn
+	settings clickhouse.Settings // nil: none
+	observe  func(query string, args []any)
+}
+
+func newReadConn(conn driver.Conn, cfg Config) *readConn {
+	c := &readConn{Conn: conn, observe: cfg.QueryObserver}
+	if cfg.MaxRowsToRead > 0 {
+		// Integer settings only: ClickHouse 18.16 speaks the old settings
+		// encoding, which has no strings.
+		c.settings = clickhouse.Settings{"max_rows_to_read": int(min(cfg.MaxRowsToRead, 1<<62))}
+	}
+	return c
+}
+
+// prepare adds the read settings to ctx (replacing any ClickHouse settings
+// the caller put there: chstore's queries set none) and shows the query.
+func (c *readConn) prepare(ctx context.Context, query string, args []any) context.Context {
+	if c.observe != nil {
+		c.observe(query, args)
+	}
+	if len(c.settings) == 0 {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(maps.Clone(c.settings)))
+}
+
+func (c *readConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	return c.Conn.Query(c.prepare(ctx, query, args), query, args...)
+}
+
+func (c *readConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	return c.Conn.QueryRow(c.prepare(ctx, query, args), query, args...)
+}
+
+func (c *readConn) Select(ctx context.Context, dest any, query string, args ...any) error {
+	return c.Conn.Select(c.prepare(ctx, query, args), dest, query, args...)
+}
+
+// ClickHouse exception codes of a read over a limit.
+const (
+	chTooManyRows        = 158 // TOO_MANY_ROWS (max_rows_to_read, max_result_rows)
+	chTimeoutExceeded    = 159 // TIMEOUT_EXCEEDED (max_execution_time)
+	chTooManyBytes       = 307 // TOO_MANY_BYTES
+	chTooManyRowsOrBytes = 396 // TOO_MANY_ROWS_OR_BYTES (newer servers)
+)
+
+// limitErr classifies a ClickHouse error of a read over a limit: too many
+// rows is the client's to fix (413: narrow the query), a server-side
+// timeout is a 504. Other errors give nil.
+func limitErr(op string, err error) error {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return nil
+	}
+	cause := fmt.Errorf("%s: %w", op, err)
+	switch ex.Code {
+	case chTooManyRows, chTooManyBytes, chTooManyRowsOrBytes:
+		msg := "the query would read more rows than allowed"
+		if m := maxRE.FindStringSubmatch(ex.Message); m != nil {
+			msg = "the query would read more than " + m[1] + " rows"
+		}
+		return apperr.Wrap(apperr.KindTooLarge, cause, msg+"; narrow the time range or add filters")
+	case chTimeoutExceeded:
+		return apperr.Wrap(apperr.KindTimeout, cause, "the query took longer than the query timeout; narrow the time range or add filters")
+	}
+	return nil
+}
+
+// maxRE finds the limit in ClickHouse's message "Limit for rows to read
+// exceeded: 1001 rows read (or to read), maximum: 1000".
+var maxRE = regexp.MustCompile(`maximum: ([0-9]+)`)

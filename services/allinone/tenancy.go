@@ -1,0 +1,109 @@
+package allinone
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/pgstore"
+	"github.com/aftertrace/aftertrace/services/api"
+)
+
+// tenancy is how a process authenticates: with Postgres, API keys from
+// pgstore behind a small cache that Postgres LISTEN/NOTIFY keeps honest
+// (a revoked key is evicted at once, in every process); without Postgres,
+// the dev key alone (authn.Static).
+type tenancy struct {
+	auth     authn.Authenticator
+	store    *pgstore.Store              // nil without Postgres
+	cache    *authn.Cached               // nil without Postgres
+	listener *pgstore.RevocationListener // nil without Postgres
+}
+
+// openTenancy builds the authenticator of the gateway and the API. With
+// Postgres it records the dev tenant and its key (by hash; a key revoked
+// there stays revoked) and starts listening for revocations before
+// returning, so no revocation after start is missed.
+func (a *App) openTenancy(ctx context.Context) (*tenancy, error) {
+	if !a.cfg.Roles.Gateway && !a.cfg.Roles.API {
+		return &tenancy{}, nil // the writer authenticates nobody
+	}
+	if a.cfg.PostgresDSN == "" {
+		return &tenancy{auth: authn.NewStatic(map[string]authn.Tenant{a.cfg.DevAPIKey: {ID: a.cfg.DevTenantID}})}, nil
+	}
+	store, err := pgstore.Open(ctx, a.cfg.PostgresDSN)
+	if err != nil {
+		return nil, err
+	}
+	t := &tenancy{store: store}
+	if err := a.ensureDevKey(ctx, store); err != nil {
+		t.close(ctx)
+		return nil, err
+	}
+	t.cache = authn.NewCached(store, a.cfg.AuthCache)
+	t.auth = t.cache
+	t.listener, err = store.ListenRevocations(ctx, a.log.With("component", "authn"))
+	if err != nil {
+		t.close(ctx)
+		return nil, fmt.Errorf("tenancy: %w", err)
+	}
+	return t, nil
+}
+
+// ensureDevKey records the dev tenant and, if configured, the dev key.
+func (a *App) ensureDevKey(ctx context.Context, store *pgstore.Store) error {
+	if _, err := store.EnsureTenant(ctx, a.cfg.DevTenantID, a.cfg.DevTenantID); err != nil {
+		return fmt.Errorf("dev tenant: %w", err)
+	}
+	if a.cfg.DevAPIKey == "" {
+		return nil
+	}
+	k, err := store.EnsureKey(ctx, a.cfg.DevTenantID, a.cfg.DevAPIKey, "dev key")
+	switch {
+	case err != nil:
+		return fmt.Errorf("dev api key: %w", err)
+	case k.RevokedAt != nil:
+		a.log.Warn("the dev API key is revoked in Postgres and will be refused; configure another", "key_id", k.ID)
+	case k.TenantID != a.cfg.DevTenantID:
+		a.log.Warn("the dev API key belongs to another tenant in Postgres", "key_id", k.ID, "tenant", k.TenantID)
+	}
+	return nil
+}
+
+// admin is the store behind /admin/v1, or nil without Postgres.
+func (t *tenancy) admin() api.Admin {
+	if t.store == nil {
+		return nil
+	}
+	return revokingAdmin{Store: t.store, cache: t.cache}
+}
+
+// run keeps the cache honest until ctx ends.
+func (t *tenancy) run(ctx context.Context) error {
+	return t.listener.Run(ctx, t.cache.Evict)
+}
+
+// close releases the listener (if run never took it) and the pool.
+func (t *tenancy) close(ctx context.Context) {
+	if t.listener != nil {
+		_ = t.listener.Close(ctx)
+	}
+	if t.store != nil {
+		t.store.Close()
+	}
+}
+
+// revokingAdmin evicts a key from this process's cache as soon as it is
+// revoked here, without waiting for the notification.
+type revokingAdmin struct {
+	*pgstore.Store
+	cache *authn.Cached
+}
+
+func (r revokingAdmin) RevokeKey(ctx context.Context, id string) (pgstore.APIKey, error) {
+	k, err := r.Store.RevokeKey(ctx, id)
+	if err == nil {
+		r.cache.Evict(k.ID)
+	}
+	return k, err
+}
