@@ -81,3 +81,18 @@ func (a *testApp) sendTrace(t *testing.T, td ptrace.Traces) (int, http.Header, s
 }
 
 func hexID(id pcommon.TraceID) string { return hex.EncodeToString(id[:]) }
+
+// postPath POSTs an OTLP/JSON body to a gateway path with key.
+func (a *testApp) postPath(t *testing.T, key, path string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Gateway.HTTPAddr()+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
