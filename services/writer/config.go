@@ -15,7 +15,7 @@ type Config struct {
 	Workers         int           // concurrent fetch+insert loops
 	BatchRows       int           // flush when a batch holds this many rows
 	FlushInterval   time.Duration // ... or when its oldest message is this old
-	FetchBatch      int           // messages per JetStream fetch
+	PrefetchBytes   int           // bytes a worker pulls ahead of processing
 	AckWait         time.Duration // redelivery after this long without ack
 	MaxAckPending   int           // unacknowledged messages in flight
 	MaxDeliver      int           // deliveries of a permanently failing message before dead-lettering
@@ -32,7 +32,7 @@ func DefaultConfig() Config {
 		Workers:         2,
 		BatchRows:       50_000,
 		FlushInterval:   500 * time.Millisecond,
-		FetchBatch:      64,
+		PrefetchBytes:   32 << 20,
 		AckWait:         60 * time.Second,
 		MaxAckPending:   4096,
 		MaxDeliver:      5,
@@ -57,14 +57,14 @@ func (c Config) Validate() error {
 	if c.FlushInterval <= 0 {
 		errs = append(errs, errors.New("writer flush interval: must be positive"))
 	}
-	if c.FetchBatch < 1 {
-		errs = append(errs, errors.New("writer fetch batch: must be at least 1"))
+	if c.PrefetchBytes < 1<<20 {
+		errs = append(errs, errors.New("writer prefetch bytes: must be at least 1 MiB (one message must fit)"))
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, errors.New("writer ack wait: must be at least 1s"))
 	}
-	if c.MaxAckPending < c.FetchBatch {
-		errs = append(errs, errors.New("writer max ack pending: must be at least the fetch batch"))
+	if c.MaxAckPending < 1 {
+		errs = append(errs, errors.New("writer max ack pending: must be at least 1"))
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, errors.New("writer max deliver: must be at least 1"))

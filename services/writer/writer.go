@@ -125,6 +125,12 @@ func (s *Service) consume(ctx context.Context) error {
 		}
 		return err
 	}
+	// A pull whose byte budget is below one message would never deliver it.
+	if nc := s.deps.JS.Conn(); nc != nil {
+		if minBytes := 2 * int(nc.MaxPayload()); s.cfg.PrefetchBytes < minBytes {
+			s.cfg.PrefetchBytes = minBytes
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sig := range s.signals {
 		cons, err := s.deps.JS.CreateOrUpdateConsumer(ctx, bus.IngestStream, jetstream.ConsumerConfig{
@@ -149,11 +155,20 @@ func (s *Service) consume(ctx context.Context) error {
 	return g.Wait()
 }
 
-// work is one fetch → decode → batch → insert → ack loop.
+// work is one pull → decode → batch → insert → ack loop. Messages stream
+// in through a pull iterator (prefetch bounded by PrefetchBytes), so a
+// batch is inserted as soon as it is full or its oldest message is
+// FlushInterval old, whichever comes first.
 func (s *Service) work(ctx context.Context, cons jetstream.Consumer, sig signalDef) error {
 	sk := sig.newSink()
 	var pending []jetstream.Msg
 	var oldest time.Time
+	var it jetstream.MessagesContext
+	defer func() {
+		if it != nil {
+			s.release(it)
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			if len(pending) > 0 {
@@ -163,31 +178,55 @@ func (s *Service) work(ctx context.Context, cons jetstream.Consumer, sig signalD
 			}
 			return nil
 		}
+		if it == nil {
+			var err error
+			if it, err = cons.Messages(jetstream.PullMaxBytes(s.cfg.PrefetchBytes)); err != nil {
+				it = nil
+				s.log.Warn("pull failed", "signal", sig.signal, "err", err)
+				sleep(ctx, s.cfg.RetryMin)
+				continue
+			}
+		}
 		wait := s.cfg.FlushInterval
 		if len(pending) > 0 {
-			wait = max(time.Until(oldest.Add(s.cfg.FlushInterval)), 10*time.Millisecond)
+			wait = max(time.Until(oldest.Add(s.cfg.FlushInterval)), time.Millisecond)
 		}
-		batch, err := cons.Fetch(s.cfg.FetchBatch, jetstream.FetchMaxWait(wait))
-		if err != nil {
-			s.log.Warn("fetch failed", "signal", sig.signal, "err", err)
-			sleep(ctx, s.cfg.RetryMin)
-		} else {
-			for msg := range batch.Messages() {
-				if s.add(ctx, sig, sk, msg) {
-					if len(pending) == 0 {
-						oldest = time.Now()
-					}
-					pending = append(pending, msg)
+		msg, err := it.Next(jetstream.NextMaxWait(wait))
+		switch {
+		case err == nil:
+			if s.add(ctx, sig, sk, msg) {
+				if len(pending) == 0 {
+					oldest = time.Now()
 				}
+				pending = append(pending, msg)
 			}
-			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-				s.log.Debug("fetch ended", "signal", sig.signal, "err", err)
-			}
+		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages):
+			// nothing arrived in time: fall through to the age check
+		default:
+			s.log.Warn("pull interrupted; reopening", "signal", sig.signal, "err", err)
+			s.release(it)
+			it = nil
+			sleep(ctx, s.cfg.RetryMin)
 		}
 		if len(pending) > 0 && (sk.Rows() >= s.cfg.BatchRows || time.Since(oldest) >= s.cfg.FlushInterval) {
 			s.flush(ctx, sig, sk, pending)
 			sk, pending = sig.newSink(), nil
 		}
+	}
+}
+
+// release stops a pull iterator and hands the messages it had prefetched
+// back to the server, so another writer gets them now rather than after
+// AckWait.
+func (s *Service) release(it jetstream.MessagesContext) {
+	it.Drain()
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		msg, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		if err != nil {
+			return
+		}
+		_ = msg.Nak()
 	}
 }
 

@@ -172,7 +172,7 @@ func TestConfigValidateReportsAll(t *testing.T) {
 	if err == nil {
 		t.Fatal("zero config accepted")
 	}
-	for _, want := range []string{"durable", "workers", "batch rows", "flush interval", "fetch batch", "ack wait", "max deliver", "retry", "shutdown"} {
+	for _, want := range []string{"durable", "workers", "batch rows", "flush interval", "prefetch bytes", "ack wait", "max deliver", "retry", "shutdown"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
