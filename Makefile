@@ -8,7 +8,7 @@ DATA      ?= .data
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 
-.PHONY: run test deps build telemetrygen vet unit fuzz clean-data
+.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale
 
 ## run: install missing servers, start ClickHouse + Postgres under $(DATA), run every service
 run: deps build
@@ -38,3 +38,13 @@ fuzz:
 
 clean-data:
 	rm -rf $(DATA)
+
+## bench: ingest benchmark on a fresh private stack (≤ 10 min); last line is the summary
+BENCHFLAGS ?=
+bench: deps build
+	$(GO) run ./loadtest/cmd/bench --aftertrace-bin $(BIN) $(BENCHFLAGS)
+
+## bench-scale: load SPANS spans with raw inserts, then time trace-by-id, search and container timeline
+SPANS ?= 50000000
+bench-scale: deps
+	$(GO) run ./loadtest/cmd/bench --scale --spans $(SPANS) $(BENCHFLAGS)

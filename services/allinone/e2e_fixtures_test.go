@@ -69,12 +69,25 @@ func TestSharedOTLPFixtures(t *testing.T) {
 		t.Errorf("event body = %#v, want the kvlist with url", event.Body)
 	}
 
-	// metrics.json: every metric of the example is listed.
-	names := app.metricNames(t, params("start", "2018-12-13T00:00:00Z", "end", "2018-12-14T00:00:00Z"))
-	for _, want := range []string{"my.counter", "my.gauge", "my.histogram", "my.exponential.histogram"} {
-		if _, ok := names[want]; !ok {
-			t.Errorf("metric %s not listed; got %v", want, names)
+	// metrics.json: every metric of the example is listed (metrics have
+	// their own consumer, so they may land after the logs).
+	wantNames := []string{"my.counter", "my.gauge", "my.histogram", "my.exponential.histogram"}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		names := app.metricNames(t, params("start", "2018-12-13T00:00:00Z", "end", "2018-12-14T00:00:00Z"))
+		missing := 0
+		for _, want := range wantNames {
+			if _, ok := names[want]; !ok {
+				missing++
+			}
 		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics %v not all listed after 20s; got %v", wantNames, names)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Another tenant reads none of it: 404 for the trace, empty lists.

@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aftertrace/aftertrace/loadtest/loadgen"
+	"github.com/aftertrace/aftertrace/services/writer"
+)
+
+// Options configure `make bench`.
+type Options struct {
+	Bin          string // the aftertrace binary
+	Dir          string // work dir; "" makes a temporary one (removed unless Keep)
+	Keep         bool
+	Seed         uint64
+	Transport    string
+	Connections  int
+	BatchSpans   int
+	StartRate    float64       // first step, spans/s; 0: half the raw insert rate
+	Factor       float64       // next step is rate × Factor (÷ while none held)
+	MaxSteps     int           //
+	StepDuration time.Duration // each step sends this long
+	Budget       time.Duration // no new step once this much time has passed
+	RawMaxTime   time.Duration
+	ProbeEvery   time.Duration
+	IDSamples    int    // trace-by-id reads
+	ProfileDir   string // CPU profiles of the server per step; "" skips
+	ProfileFor   time.Duration
+	Out          io.Writer
+}
+
+// DefaultOptions fit `make bench` into 10 minutes.
+func DefaultOptions() Options {
+	return Options{
+		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 4, BatchSpans: 500,
+		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 7 * time.Minute,
+		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
+		Out: os.Stdout,
+	}
+}
+
+// Report is what `make bench` measured.
+type Report struct {
+	Raw            RawResult
+	Steps          []StepResult
+	Best           *StepResult
+	IngestToQuery  Latency
+	TraceByID      Latency
+	BytesPerSpan   float64
+	RowsOnDisk     uint64
+	LogsPerSec     string
+	ClickHouse     string
+	WriterWorkers  int
+	WriterBatch    int
+	StartedAt      time.Time
+	Elapsed        time.Duration
+	PreliminaryMsg string
+}
+
+// Run starts a fresh stack, measures and returns the report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	rep := &Report{StartedAt: time.Now().UTC(), LogsPerSec: "n/a"}
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "aftertrace-bench-")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+		if !o.Keep {
+			defer os.RemoveAll(d)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	fmt.Fprintf(o.Out, "bench: work dir %s\n", dir)
+	st, err := StartClickHouse(ctx, dir, log)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Stop()
+
+	wcfg := writer.DefaultConfig()
+	rep.WriterWorkers, rep.WriterBatch = wcfg.Workers, wcfg.BatchRows
+
+	// 1. Raw baseline: pre-built rows, the writer's batch size and concurrency.
+	rawStore, err := st.OpenStore(ctx, "bench_raw", wcfg.Workers+1)
+	if err != nil {
+		return nil, err
+	}
+	rep.ClickHouse = ServerVersion(ctx, rawStore)
+	m, err := loadgen.NewModel(modelConfig(o.Seed))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "bench: building %d raw batches of %d rows\n", 4, wcfg.BatchRows)
+	batches := BuildBatches(loadgen.NewGenerator(m, o.Seed), benchTenant, 4, wcfg.BatchRows, 500, time.Now(), 50*time.Millisecond)
+	chPID := st.clickHousePID()
+	cpu0, ch0 := selfCPU(), procCPU(chPID)
+	rep.Raw, err = RawInsert(ctx, rawStore, batches, wcfg.Workers, 1000, o.RawMaxTime)
+	rep.Raw.ClientCPU, rep.Raw.CHCPU = selfCPU()-cpu0, procCPU(chPID)-ch0
+	batches = nil //nolint:ineffassign // release before the end-to-end phase
+	rawStore.Close()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "bench: raw insert %.0f rows/s (%d rows in %s)\n", rep.Raw.RowsPerSec, rep.Raw.Rows, rep.Raw.Elapsed.Round(time.Millisecond))
+
+	// 2. End to end: step the rate.
+	store, err := st.OpenStore(ctx, "bench", 4)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if err := st.StartApp(ctx, o.Bin, "bench", nil); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "bench: aftertrace up (otlp grpc %s, api %s)\n", st.GRPCAddr, st.APIAddr)
+	if o.ProfileDir != "" {
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	ids := newIDSample(o.IDSamples, o.Seed)
+	rate, bisected := o.StartRate, false
+	if rate <= 0 {
+		rate = max(500, float64(int(rep.Raw.RowsPerSec/2/100))*100)
+	}
+steps:
+	for i := range o.MaxSteps {
+		if i > 0 && time.Since(rep.StartedAt) > o.Budget {
+			fmt.Fprintln(o.Out, "bench: time budget reached, no further step")
+			break
+		}
+		fmt.Fprintf(o.Out, "bench: step %d: %.0f spans/s for %s\n", i+1, rate, o.StepDuration)
+		r, err := RunStep(ctx, st, store, StepConfig{
+			Rate: rate, Duration: o.StepDuration, Connections: o.Connections, BatchSpans: o.BatchSpans,
+			Transport: o.Transport, Seed: o.Seed + uint64(i), ProbeEvery: o.ProbeEvery,
+			ProfileDir: o.ProfileDir, ProfileFor: o.ProfileFor, DrainWithin: 45 * time.Second,
+		}, ids, o.Out)
+		if err != nil {
+			return nil, err
+		}
+		rep.Steps = append(rep.Steps, r)
+		fmt.Fprintf(o.Out, "bench: step %d: stored %.0f spans/s, lag %d→%d, sustained=%v (%s)\n", i+1, r.SpansPerSec, r.LagMid, r.LagEnd, r.Sustained, r.Reason)
+		if r.Sustained && (rep.Best == nil || r.Rate > rep.Best.Rate) {
+			best := r
+			rep.Best = &best
+		}
+		// Up while everything holds, down until something holds, then
+		// once between the best held rate and the lowest failed one.
+		failed := rep.FailedAbove()
+		switch {
+		case rep.Best == nil:
+			rate /= o.Factor
+		case failed == 0:
+			rate *= o.Factor
+		case !bisected && failed > rep.Best.Rate*1.1:
+			bisected, rate = true, (rep.Best.Rate+failed)/2
+		default:
+			break steps
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	// 3. Latencies and size.
+	if rep.Best != nil {
+		rep.IngestToQuery = summarize(rep.Best.Probes, rep.Best.ProbeTimeouts)
+	} else if len(rep.Steps) > 0 {
+		last := rep.Steps[len(rep.Steps)-1]
+		rep.IngestToQuery = summarize(last.Probes, last.ProbeTimeouts)
+	}
+	rep.TraceByID = TraceByID(ctx, st.APIAddr, ids.ids)
+	rep.BytesPerSpan, rep.RowsOnDisk, err = BytesPerSpan(ctx, store, "bench")
+	if err != nil {
+		return nil, err
+	}
+	rep.Elapsed = time.Since(rep.StartedAt)
+	if rep.Best == nil {
+		return rep, errors.New("no step was sustained; lower --start-rate")
+	}
+	return rep, nil
+}
+
+func modelConfig(seed uint64) loadgen.ModelConfig {
+	mc := loadgen.DefaultModelConfig()
+	mc.Seed = seed
+	return mc
+}

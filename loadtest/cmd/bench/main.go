@@ -1,0 +1,79 @@
+// Command bench measures Aftertrace on a fresh private stack (see
+// loadtest/bench): `bench` runs the ingest benchmark of `make bench`,
+// `bench --scale` the large-table query benchmark of `make bench-scale`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aftertrace/aftertrace/loadtest/bench"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	o, so := bench.DefaultOptions(), bench.DefaultScaleOptions()
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
+	scale := fs.Bool("scale", false, "run the scale benchmark instead (raw load of --spans, then query latency)")
+	fs.StringVar(&o.Bin, "aftertrace-bin", o.Bin, "aftertrace binary to benchmark")
+	fs.StringVar(&o.Dir, "dir", "", "work dir (default: a temporary dir, removed afterwards)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the work dir")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "load generator seed")
+	fs.StringVar(&o.Transport, "transport", o.Transport, "grpc or http")
+	fs.IntVar(&o.Connections, "connections", o.Connections, "load generator connections")
+	fs.IntVar(&o.BatchSpans, "batch", o.BatchSpans, "most spans per OTLP request")
+	fs.Float64Var(&o.StartRate, "start-rate", o.StartRate, "first step, spans/s (0: half the measured raw insert rate)")
+	fs.Float64Var(&o.Factor, "factor", o.Factor, "rate multiplier between steps")
+	fs.IntVar(&o.MaxSteps, "steps", o.MaxSteps, "most steps")
+	fs.DurationVar(&o.StepDuration, "step-duration", o.StepDuration, "how long each step sends")
+	fs.DurationVar(&o.Budget, "budget", o.Budget, "start no step after this much time")
+	fs.DurationVar(&o.RawMaxTime, "raw-time", o.RawMaxTime, "duration of the raw insert baseline")
+	fs.IntVar(&o.IDSamples, "id-samples", o.IDSamples, "trace-by-id reads")
+	fs.StringVar(&o.ProfileDir, "profile-dir", "", "save a CPU profile of the server per step here")
+	fs.DurationVar(&o.ProfileFor, "profile-for", o.ProfileFor, "length of each CPU profile")
+	fs.Int64Var(&so.Spans, "spans", so.Spans, "scale: spans to load")
+	fs.IntVar(&so.Queries, "queries", so.Queries, "scale: timed queries of each kind")
+	fs.IntVar(&so.Workers, "workers", so.Workers, "scale: concurrent inserts")
+	selfProfile := fs.String("self-profile", "", "write a CPU profile of the bench process itself (raw inserts, load generation) here")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *scale {
+		so.Seed, so.Dir, so.Keep = o.Seed, o.Dir, o.Keep
+		rep, err := bench.RunScale(ctx, so)
+		if err != nil {
+			return err
+		}
+		rep.Table(os.Stdout)
+		return nil
+	}
+	rep, err := bench.Run(ctx, o)
+	if rep != nil {
+		rep.Table(os.Stdout)
+	}
+	return err
+}
