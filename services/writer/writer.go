@@ -133,6 +133,27 @@ func (s *Service) consume(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sig := range s.signals {
+		cons, err := s.consumer(ctx, sig)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for range s.cfg.Workers {
+			g.Go(func() error { return s.work(gctx, cons, sig) })
+		}
+	}
+	s.ready.Set(true)
+	return g.Wait()
+}
+
+// consumer creates (or updates) the durable consumer of sig, retrying
+// with backoff while NATS is unreachable: the writer waits for the queue
+// instead of failing the process.
+func (s *Service) consumer(ctx context.Context, sig signalDef) (jetstream.Consumer, error) {
+	delay := s.cfg.RetryMin
+	for {
 		cons, err := s.deps.JS.CreateOrUpdateConsumer(ctx, bus.IngestStream, jetstream.ConsumerConfig{
 			Durable:       s.cfg.Durable + "-" + string(sig.signal),
 			FilterSubject: bus.IngestSubject(sig.signal),
@@ -141,18 +162,15 @@ func (s *Service) consume(ctx context.Context) error {
 			MaxDeliver:    -1, // retryable failures wait for ClickHouse forever; permanent ones are dead-lettered by us
 			MaxAckPending: s.cfg.MaxAckPending,
 		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("create consumer for %s: %w", sig.signal, err)
+		if err == nil {
+			return cons, nil
 		}
-		for range s.cfg.Workers {
-			g.Go(func() error { return s.work(gctx, cons, sig) })
+		s.log.Warn("create consumer failed; retrying", "signal", sig.signal, "retry_in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			return nil, fmt.Errorf("create consumer for %s: %w", sig.signal, err)
 		}
+		delay = min(2*delay, s.cfg.RetryMax)
 	}
-	s.ready.Set(true)
-	return g.Wait()
 }
 
 // work is one pull → decode → batch → insert → ack loop. Messages stream
