@@ -48,3 +48,10 @@ bench: deps build
 SPANS ?= 50000000
 bench-scale: deps
 	$(GO) run ./loadtest/cmd/bench --scale --spans $(SPANS) $(BENCHFLAGS)
+
+## replay: send a Nezha-layout dataset through OTLP (REPLAYFLAGS e.g. --only-windows --rate 20000 --resume)
+.PHONY: replay
+DATASET     ?= ../shared/datasets/nezha-ob-2022-08-22
+REPLAYFLAGS ?=
+replay:
+	$(GO) run ./loadtest/cmd/replay --dir $(DATASET) $(REPLAYFLAGS)
