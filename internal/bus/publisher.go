@@ -79,6 +79,23 @@ func (p *Publisher) PublishMetrics(ctx context.Context, tenantID string, md pmet
 	return p.publish(ctx, SignalMetrics, tenantID, payloads, counts)
 }
 
+// PublishEncoded stores an OTLP export request of signal sig that is
+// already protobuf-encoded, as received, holding records records: an
+// Export*ServiceRequest has the wire form of the *Data message the writer
+// decodes. It publishes the bytes as they are, without decoding and
+// re-encoding, when they fit in one message; it returns false without
+// publishing when they do not (the caller then publishes the decoded
+// request, which is chunked). Errors are as for PublishTraces.
+func (p *Publisher) PublishEncoded(ctx context.Context, sig Signal, tenantID string, payload []byte, records int) (bool, error) {
+	if len(payload) > p.maxPayload() {
+		return false, nil
+	}
+	if records == 0 {
+		return true, nil
+	}
+	return true, p.publish(ctx, sig, tenantID, [][]byte{payload}, []int{records})
+}
+
 func (p *Publisher) maxPayload() int {
 	limit := p.cfg.MaxMessageBytes
 	if srv := int(p.nc.MaxPayload()); srv > 0 && srv < limit {

@@ -22,10 +22,8 @@ func (s *Store) InsertLogs(ctx context.Context, b *otlpconv.LogBatch) error {
 		return fmt.Errorf("prepare log insert: %w", err)
 	}
 	defer batch.Abort() //nolint:errcheck // no-op after Send
-	for i, col := range b.Columns() {
-		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("append log column %s: %w", otlpconv.LogColumns[i], err)
-		}
+	if err := appendColumns(batch, otlpconv.LogColumns, b.Columns()); err != nil {
+		return fmt.Errorf("append log columns: %w", err)
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d log records: %w", b.Len(), err)

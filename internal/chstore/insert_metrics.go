@@ -23,10 +23,8 @@ func (s *Store) InsertMetrics(ctx context.Context, b *otlpconv.MetricBatch) erro
 		return fmt.Errorf("prepare metric insert: %w", err)
 	}
 	defer batch.Abort() //nolint:errcheck // no-op after Send
-	for i, col := range b.Columns() {
-		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("append metric column %s: %w", otlpconv.MetricColumns[i], err)
-		}
+	if err := appendColumns(batch, otlpconv.MetricColumns, b.Columns()); err != nil {
+		return fmt.Errorf("append metric columns: %w", err)
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d metric points: %w", b.Len(), err)

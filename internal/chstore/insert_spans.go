@@ -22,10 +22,8 @@ func (s *Store) InsertSpans(ctx context.Context, b *otlpconv.SpanBatch) error {
 		return fmt.Errorf("prepare span insert: %w", err)
 	}
 	defer batch.Abort() //nolint:errcheck // no-op after Send
-	for i, col := range b.Columns() {
-		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("append span column %s: %w", otlpconv.SpanColumns[i], err)
-		}
+	if err := appendColumns(batch, otlpconv.SpanColumns, b.Columns()); err != nil {
+		return fmt.Errorf("append span columns: %w", err)
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d spans: %w", b.Len(), err)

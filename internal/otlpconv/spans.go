@@ -65,6 +65,27 @@ type SpanBatch struct {
 	DroppedAttributesCount []uint32
 	DroppedEventsCount     []uint32
 	DroppedLinksCount      []uint32
+
+	// Slabs the per-row arrays are cut from, so that a span costs a few
+	// allocations per batch rather than a dozen of its own.
+	strSlab []string
+	u64Slab []uint64
+	u8Slab  []uint8
+}
+
+// slabRows is how many array elements one slab allocation holds.
+const slabRows = 4096
+
+// cut returns a zero-length slice of capacity n taken from *slab,
+// allocating a new slab when the current one is full. Appending up to n
+// elements to the result never touches its neighbours.
+func cut[T any](slab *[]T, n int) []T {
+	if cap(*slab)-len(*slab) < n {
+		*slab = make([]T, 0, max(slabRows, n))
+	}
+	i := len(*slab)
+	*slab = (*slab)[:i+n]
+	return (*slab)[i : i : i+n]
 }
 
 // SpanColumns are the spans table columns, in the order Columns returns them.
@@ -186,7 +207,9 @@ func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.
 	b.ContainerID = append(b.ContainerID, ri.containerID)
 	b.ContainerName = append(b.ContainerName, ri.containerName)
 
-	k, v, t := AppendAttrs(nil, nil, nil, sp.Attributes())
+	attrs := sp.Attributes()
+	na := attrs.Len()
+	k, v, t := AppendAttrs(cut(&b.strSlab, na), cut(&b.strSlab, na), cut(&b.u8Slab, na), attrs)
 	b.AttrKeys = append(b.AttrKeys, k)
 	b.AttrValues = append(b.AttrValues, v)
 	b.AttrTypes = append(b.AttrTypes, t)
@@ -195,8 +218,9 @@ func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.
 	b.ResourceTypes = append(b.ResourceTypes, ri.types)
 
 	evs := sp.Events()
-	et, en, ea := make([]uint64, evs.Len()), make([]string, evs.Len()), make([]string, evs.Len())
-	for i := 0; i < evs.Len(); i++ {
+	ne := evs.Len()
+	et, en, ea := cut(&b.u64Slab, ne)[:ne], cut(&b.strSlab, ne)[:ne], cut(&b.strSlab, ne)[:ne]
+	for i := 0; i < ne; i++ {
 		e := evs.At(i)
 		et[i], en[i], ea[i] = uint64(e.Timestamp()), e.Name(), AttrsJSON(e.Attributes())
 	}
@@ -205,8 +229,9 @@ func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.
 	b.EventAttrs = append(b.EventAttrs, ea)
 
 	links := sp.Links()
-	lt, ls, lst, la := make([]string, links.Len()), make([]string, links.Len()), make([]string, links.Len()), make([]string, links.Len())
-	for i := 0; i < links.Len(); i++ {
+	nl := links.Len()
+	lt, ls, lst, la := cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl]
+	for i := 0; i < nl; i++ {
 		l := links.At(i)
 		ltid, lsid := l.TraceID(), l.SpanID()
 		lt[i], ls[i] = ltid.String(), lsid.String()

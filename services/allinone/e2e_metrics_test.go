@@ -172,6 +172,30 @@ func (a *testApp) metricNames(t *testing.T, params url.Values) map[string]apiMet
 	return out
 }
 
+// waitMetricNames polls /api/v1/metrics/names until every name in want is
+// listed (each signal has its own consumer, so names may land later than
+// the data a test waited for).
+func (a *testApp) waitMetricNames(t *testing.T, params url.Values, want ...string) map[string]apiMetricName {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		names := a.metricNames(t, params)
+		missing := ""
+		for _, w := range want {
+			if _, ok := names[w]; !ok {
+				missing = w
+			}
+		}
+		if missing == "" {
+			return names
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric %s not listed after 20s; got %v", missing, names)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // postMetrics sends an OTLP/HTTP metrics body to the gateway.
 func (a *testApp) postMetrics(t *testing.T, body []byte, contentType string) {
 	t.Helper()
@@ -396,7 +420,7 @@ func TestSDKMetricExporters(t *testing.T) {
 			tr := app.waitTrace(t, traceID, 1, 15*time.Second)
 			mustEqual(t, "exemplar trace span", tr.Spans[0].SpanID, spanID)
 
-			names := app.metricNames(t, metricWindow(began))
+			names := app.waitMetricNames(t, metricWindow(began), "e2e.temperature", "e2e.requests", "e2e.queue", "e2e.latency", "e2e.size")
 			for name, typ := range map[string]string{"e2e.temperature": "gauge", "e2e.requests": "sum", "e2e.queue": "sum",
 				"e2e.latency": "histogram", "e2e.size": "exponentialHistogram"} {
 				mustEqual(t, "names "+name, names[name].Type, typ)
@@ -528,7 +552,13 @@ func TestTelemetrygenMetrics(t *testing.T) {
 			})
 		}
 	}
-	names := app.metricNames(t, metricWindow(began))
+	var wantNames []string
+	for _, transport := range []string{"grpc", "http"} {
+		for tgType := range types {
+			wantNames = append(wantNames, "tgen."+transport+"."+tgType)
+		}
+	}
+	names := app.waitMetricNames(t, metricWindow(began), wantNames...)
 	for _, transport := range []string{"grpc", "http"} {
 		for tgType, apiType := range types {
 			mustEqual(t, "names type", names["tgen."+transport+"."+tgType].Type, apiType)
@@ -595,7 +625,7 @@ func TestMetricsFixtureJSON(t *testing.T) {
 		t.Errorf("exphist sum/min/max %v %v %v", p.Sum, p.Min, p.Max)
 	}
 
-	names := app.metricNames(t, win)
+	names := app.waitMetricNames(t, win, "my.counter", "my.gauge", "my.histogram", "my.exponential.histogram")
 	for name, typ := range map[string]string{"my.counter": "sum", "my.gauge": "gauge", "my.histogram": "histogram",
 		"my.exponential.histogram": "exponentialHistogram"} {
 		got := names[name]

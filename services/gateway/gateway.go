@@ -28,6 +28,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/limits"
 	"github.com/aftertrace/aftertrace/internal/ops"
 )
@@ -381,10 +382,11 @@ type exported struct {
 // export is the transport-independent part of an export: drop invalid
 // records (partial success), apply the tenant's rate limits, publish
 // (unless there is nothing to store) and count the records. size is the
-// request's decompressed size. It returns what was accepted, or a reject
-// reason and an error; a request whose every record is invalid is
-// rejected as a whole.
-func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, req R, size int) (exported, string, error) {
+// request's decompressed size; raw is the protobuf body req was decoded
+// from (nil for JSON). It returns what was accepted, or a reject reason
+// and an error; a request whose every record is invalid is rejected as a
+// whole.
+func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, req R, raw []byte, size int) (exported, string, error) {
 	var res exported
 	var rejectReason string
 	res.rejected, rejectReason, res.msg = sig.filter(req)
@@ -404,12 +406,33 @@ func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID str
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	if err := sig.publish(pctx, s.pub, tenantID, req); err != nil {
+	if err := publishExport(pctx, s.pub, sig, tenantID, req, raw, res); err != nil {
 		reason, err := publishReason(ctx, pctx, err)
 		return exported{}, reason, err
 	}
 	s.metrics.records.WithLabelValues(sig.name).Add(float64(res.accepted))
 	return res, "", nil
+}
+
+// encodedPublisher is a Publisher that can also store a protobuf-encoded
+// export request as received (bus.Publisher does); it reports false when
+// it did not publish because the bytes do not fit one message.
+type encodedPublisher interface {
+	PublishEncoded(ctx context.Context, sig bus.Signal, tenantID string, payload []byte, records int) (bool, error)
+}
+
+// publishExport publishes an accepted request. A protobuf request the
+// filter left unchanged is published as the bytes received when the
+// publisher can (saving a protobuf encode per request); anything else, and
+// bodies too large for one message, go through sig.publish.
+func publishExport[R any](ctx context.Context, pub Publisher, sig *signal[R], tenantID string, req R, raw []byte, res exported) error {
+	if ep, ok := pub.(encodedPublisher); ok && sig.encoded != "" && raw != nil && res.rejected == 0 {
+		done, err := ep.PublishEncoded(ctx, sig.encoded, tenantID, raw, res.accepted)
+		if done || err != nil {
+			return err
+		}
+	}
+	return sig.publish(ctx, pub, tenantID, req)
 }
 
 // publishReason classifies a publish failure. Running out of PublishTimeout

@@ -117,7 +117,7 @@ func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], body []b
 	if err != nil {
 		return reject(reason, err)
 	}
-	res, reason, err := export(ctx, s, sig, tenantID, req, size)
+	res, reason, err := export(ctx, s, sig, tenantID, req, body, size)
 	if err != nil {
 		return reject(reason, err)
 	}

@@ -69,7 +69,11 @@ func httpHandler[R any](s *Service, sig *signal[R]) http.Handler {
 			x.reject(reason, err)
 			return
 		}
-		res, reason, err := export(r.Context(), s, sig, tenant.ID, req, size)
+		var raw []byte
+		if enc == encProto {
+			raw = body
+		}
+		res, reason, err := export(r.Context(), s, sig, tenant.ID, req, raw, size)
 		if err != nil {
 			x.reject(reason, err)
 			return

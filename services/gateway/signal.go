@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
+	"github.com/aftertrace/aftertrace/internal/bus"
 )
 
 // encoding is the wire encoding of an OTLP/HTTP body.
@@ -60,6 +61,11 @@ type signal[R any] struct {
 	protoSize func(R) int
 	// publish hands the request to the bus; nil only once it acknowledged.
 	publish func(ctx context.Context, p Publisher, tenantID string, req R) error
+	// encoded, when set, is the bus signal under which a protobuf request
+	// that publish would store unchanged (its filter removed nothing) may
+	// be published as the bytes received, without re-encoding it; see
+	// publishExport.
+	encoded bus.Signal
 	// response encodes the signal's export response: empty on full success,
 	// with partial_success {rejected_<records>, error_message} when rejected
 	// is positive.
@@ -81,6 +87,7 @@ var tracesSignal = signal[ptraceotlp.ExportRequest]{
 	publish: func(ctx context.Context, p Publisher, tenantID string, r ptraceotlp.ExportRequest) error {
 		return p.PublishTraces(ctx, tenantID, r.Traces())
 	},
+	encoded: bus.SignalTraces,
 	response: func(enc encoding, rejected int, msg string) ([]byte, error) {
 		resp := ptraceotlp.NewExportResponse()
 		if rejected > 0 {

@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/aftertrace/aftertrace/internal/bus"
+)
+
+// encodedPublisherFake is a fakePublisher that also takes pre-encoded
+// requests, like bus.Publisher; it declines those longer than maxBytes.
+type encodedPublisherFake struct {
+	*fakePublisher
+	maxBytes int
+	mu       sync.Mutex
+	encoded  [][]byte
+	records  []int
+}
+
+func (p *encodedPublisherFake) PublishEncoded(_ context.Context, sig bus.Signal, tenantID string, payload []byte, records int) (bool, error) {
+	if sig != bus.SignalTraces || tenantID != "t1" {
+		return false, nil
+	}
+	if len(payload) > p.maxBytes {
+		return false, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.encoded = append(p.encoded, append([]byte(nil), payload...))
+	p.records = append(p.records, records)
+	return true, nil
+}
+
+func (p *encodedPublisherFake) takeEncoded() ([][]byte, []int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, r := p.encoded, p.records
+	p.encoded, p.records = nil, nil
+	return e, r
+}
+
+func TestPublishesReceivedProtobufAsIs(t *testing.T) {
+	var pub *encodedPublisherFake
+	g := startGatewayWith(t, nil, func(d *Deps) {
+		pub = &encodedPublisherFake{fakePublisher: d.Publisher.(*fakePublisher), maxBytes: 4 << 10}
+		d.Publisher = pub
+	})
+	withZeroID := sampleTraces(3)
+	withZeroID.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1).SetSpanID(pcommon.SpanID{})
+	clean := protoBody(t, sampleTraces(3))
+	tests := []struct {
+		name        string
+		contentType string
+		body        []byte
+		wantEncoded bool
+		wantSpans   int
+	}{
+		{"clean protobuf as received", "application/x-protobuf", clean, true, 3},
+		{"filtered protobuf re-encoded", "application/x-protobuf", protoBody(t, withZeroID), false, 2},
+		{"json re-encoded", "application/json", jsonBody(t, sampleTraces(3)), false, 3},
+		{"too large for one message re-encoded", "application/x-protobuf", protoBody(t, bigTraces(8<<10)), false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := postHTTP(t, g, httpRequest{contentType: tt.contentType, body: tt.body})
+			if resp.status != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.status, resp.body)
+			}
+			encoded, records := pub.takeEncoded()
+			calls := pub.take()
+			if !tt.wantEncoded {
+				if len(encoded) != 0 || len(calls) != 1 || calls[0].td.SpanCount() != tt.wantSpans {
+					t.Fatalf("%d encoded, %d decoded publishes; want one decoded of %d spans", len(encoded), len(calls), tt.wantSpans)
+				}
+				return
+			}
+			if len(calls) != 0 || len(encoded) != 1 {
+				t.Fatalf("%d encoded, %d decoded publishes; want one encoded", len(encoded), len(calls))
+			}
+			if !bytes.Equal(encoded[0], tt.body) || records[0] != tt.wantSpans {
+				t.Errorf("published %d bytes of %d records, want the %d bytes received of %d", len(encoded[0]), records[0], len(tt.body), tt.wantSpans)
+			}
+			td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(encoded[0])
+			if err != nil || td.SpanCount() != tt.wantSpans {
+				t.Errorf("payload decodes to %d spans, err %v", td.SpanCount(), err)
+			}
+		})
+	}
+	// gRPC: the message body is published as received too.
+	cc := dialGRPC(t, g)
+	if _, err := exportGRPC(cc, testKey, sampleTraces(2)); err != nil {
+		t.Fatal(err)
+	}
+	if encoded, _ := pub.takeEncoded(); len(encoded) != 1 || len(pub.take()) != 0 {
+		t.Errorf("gRPC: %d encoded publishes, want 1 and no decoded one", len(encoded))
+	}
+}
