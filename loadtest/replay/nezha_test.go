@@ -13,7 +13,7 @@ const nezhaDir = "../../../shared/datasets/nezha-ob-2022-08-22"
 // file of each kind of the real dataset.
 func TestNezhaDatasetParses(t *testing.T) {
 	if _, err := os.Stat(nezhaDir); err != nil {
-		t.Skipf("dataset not available: %v", err)
+		t.Fatalf("shared dataset (../shared beside the repo): %v", err)
 	}
 	ds, err := Scan(nezhaDir, true)
 	if err != nil {

@@ -122,7 +122,7 @@ func TestPartialSuccess(t *testing.T) {
 func TestSharedTraceFixture(t *testing.T) {
 	body, err := os.ReadFile("../../../shared/fixtures/otlp/trace.json")
 	if err != nil {
-		t.Skipf("shared fixture not available: %v", err)
+		t.Fatalf("shared fixture (../shared beside the repo): %v", err)
 	}
 	g := startGateway(t, nil)
 	r := postHTTP(t, g, httpRequest{contentType: "application/json", body: body})
