@@ -172,13 +172,13 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(authn.Middleware(deps.Auth))
-		r.Get("/traces", s.searchTraces)
-		r.Get("/traces/{traceId}", s.getTrace)
-		r.Get("/services", s.listServices)
-		r.Get("/logs", s.searchLogs)
-		r.Get("/metrics/names", s.metricNames)
-		r.Get("/metrics/series", s.metricSeries)
-		r.Get("/metrics/exemplars", s.metricExemplars)
+		r.Get("/traces", s.serve(s.searchTraces))
+		r.Get("/traces/{traceId}", s.serve(s.getTrace))
+		r.Get("/services", s.serve(s.listServices))
+		r.Get("/logs", s.serve(s.searchLogs))
+		r.Get("/metrics/names", s.serve(s.metricNames))
+		r.Get("/metrics/series", s.serve(s.metricSeries))
+		r.Get("/metrics/exemplars", s.serve(s.metricExemplars))
 	})
 	if deps.Admin != nil && deps.AdminKey != "" {
 		s.adminRoutes(r, deps.Admin, deps.AdminKey)

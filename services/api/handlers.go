@@ -185,51 +185,66 @@ func toSpanJSON(sp *chstore.Span) spanJSON {
 
 // ---- handlers ----
 
-func (s *Service) getTrace(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
+// readHandler answers one /api/v1 read for the caller's tenant: the JSON
+// value to send, or an error for apperr to map.
+type readHandler func(r *http.Request, tenantID string) (any, error)
+
+// serve adapts a readHandler: the tenant, the error answer and the JSON
+// encoding are handled here once for every read route.
+func (s *Service) serve(h readHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tenant, err := tenantOf(r.Context())
+		if err == nil {
+			var v any
+			if v, err = h(r, tenant.ID); err == nil {
+				s.writeJSON(w, r, v)
+				return
+			}
+		}
 		s.fail(w, r, err)
-		return
 	}
+}
+
+// nextPage cuts rows that were fetched with one extra (limit+1) back to
+// limit, and reports whether that extra row showed another page.
+func nextPage[T any](rows []T, limit int) ([]T, bool) {
+	if len(rows) > limit {
+		return rows[:limit], true
+	}
+	return rows, false
+}
+
+func (s *Service) getTrace(r *http.Request, tenantID string) (any, error) {
 	id, err := parseTraceID(chi.URLParam(r, "traceId"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	spans, err := s.store.GetTrace(r.Context(), tenant.ID, id)
+	spans, err := s.store.GetTrace(r.Context(), tenantID, id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := traceResponse{TraceID: hex.EncodeToString(id[:]), Spans: make([]spanJSON, len(spans))}
 	for i := range spans {
 		resp.Spans[i] = toSpanJSON(&spans[i])
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
-func (s *Service) searchTraces(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Service) searchTraces(r *http.Request, tenantID string) (any, error) {
 	q, err := s.parseSearch(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	q.TenantID = tenant.ID
+	q.TenantID = tenantID
 	limit := q.Limit
 	q.Limit = limit + 1 // one more tells whether there is a next page
 	sums, err := s.store.SearchTraces(r.Context(), q)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	resp := listResponse[traceSummaryJSON]{Items: make([]traceSummaryJSON, 0, min(len(sums), limit))}
-	if len(sums) > limit {
-		sums = sums[:limit]
+	sums, more := nextPage(sums, limit)
+	resp := listResponse[traceSummaryJSON]{Items: make([]traceSummaryJSON, 0, len(sums))}
+	if more {
 		last := sums[limit-1]
 		resp.NextCursor = encodeCursor(chstore.TraceCursor{StartNs: last.StartNs, TraceID: last.TraceID})
 	}
@@ -249,30 +264,23 @@ func (s *Service) searchTraces(w http.ResponseWriter, r *http.Request) {
 			Services:          services,
 		})
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
-func (s *Service) listServices(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Service) listServices(r *http.Request, tenantID string) (any, error) {
 	start, end, err := s.parseWindow(r, min(defaultServicesWindow, s.cfg.MaxSearchWindow))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	svcs, err := s.store.ListServices(r.Context(), tenant.ID, start, end)
+	svcs, err := s.store.ListServices(r.Context(), tenantID, start, end)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := listResponse[serviceJSON]{Items: make([]serviceJSON, len(svcs))}
 	for i, sv := range svcs {
 		resp.Items[i] = serviceJSON{Name: sv.Name, SpanCount: sv.SpanCount}
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
 // ---- input ----

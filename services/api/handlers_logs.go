@@ -87,35 +87,28 @@ func toLogJSON(r *chstore.LogRecord) logJSON {
 	}
 }
 
-func (s *Service) searchLogs(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Service) searchLogs(r *http.Request, tenantID string) (any, error) {
 	q, err := s.parseLogSearch(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	q.TenantID = tenant.ID
+	q.TenantID = tenantID
 	limit := q.Limit
 	q.Limit = limit + 1 // one more tells whether there is a next page
 	recs, err := s.store.SearchLogs(r.Context(), q)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	resp := listResponse[logJSON]{Items: make([]logJSON, 0, min(len(recs), limit))}
-	if len(recs) > limit {
-		recs = recs[:limit]
+	recs, more := nextPage(recs, limit)
+	resp := listResponse[logJSON]{Items: make([]logJSON, 0, len(recs))}
+	if more {
 		last := recs[limit-1]
 		resp.NextCursor = encodeLogCursor(chstore.LogCursor{TimeNs: last.SortNs(), RecordID: last.RecordID})
 	}
 	for i := range recs {
 		resp.Items = append(resp.Items, toLogJSON(&recs[i]))
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
 // parseLogSearch reads the parameters of a log search. With traceId and

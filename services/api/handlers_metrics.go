@@ -209,45 +209,31 @@ func toPointJSON(typ uint8, p *chstore.MetricPoint) map[string]any {
 
 // ---- handlers ----
 
-func (s *Service) metricNames(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Service) metricNames(r *http.Request, tenantID string) (any, error) {
 	start, end, err := s.parseWindow(r, min(defaultServicesWindow, s.cfg.MaxSearchWindow))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	names, err := s.store.MetricNames(r.Context(), tenant.ID, start, end)
+	names, err := s.store.MetricNames(r.Context(), tenantID, start, end)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := listResponse[metricNameJSON]{Items: make([]metricNameJSON, len(names))}
 	for i, n := range names {
 		resp.Items[i] = metricNameJSON{Name: n.Name, Type: metricTypeName(n.Type), Unit: n.Unit, Description: n.Description}
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
-func (s *Service) metricSeries(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Service) metricSeries(r *http.Request, tenantID string) (any, error) {
 	q, err := s.parseSeriesQuery(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	q.TenantID = tenant.ID
+	q.TenantID = tenantID
 	series, err := s.store.MetricSeries(r.Context(), q)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := listResponse[metricSeriesJSON]{Items: make([]metricSeriesJSON, len(series))}
 	for i := range series {
@@ -270,38 +256,29 @@ func (s *Service) metricSeries(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Items[i] = item
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
-func (s *Service) metricExemplars(w http.ResponseWriter, r *http.Request) {
-	tenant, err := tenantOf(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Service) metricExemplars(r *http.Request, tenantID string) (any, error) {
 	name, err := parseMetricName(r.URL.Query())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	start, end, err := s.parseWindow(r, s.cfg.DefaultSearchWindow)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	limit := min(defaultExemplarsMax, s.cfg.MaxLimit)
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > s.cfg.MaxLimit {
-			s.fail(w, r, apperr.Invalid("limit", "must be an integer from 1 to %d", s.cfg.MaxLimit))
-			return
+			return nil, apperr.Invalid("limit", "must be an integer from 1 to %d", s.cfg.MaxLimit)
 		}
 		limit = n
 	}
-	exs, err := s.store.MetricExemplars(r.Context(), tenant.ID, name, start, end, limit)
+	exs, err := s.store.MetricExemplars(r.Context(), tenantID, name, start, end, limit)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := listResponse[metricExemplarJSON]{Items: make([]metricExemplarJSON, len(exs))}
 	for i := range exs {
@@ -313,7 +290,7 @@ func (s *Service) metricExemplars(w http.ResponseWriter, r *http.Request) {
 			Resource:     jsonAttrs(e.Resource),
 		}
 	}
-	s.writeJSON(w, r, resp)
+	return resp, nil
 }
 
 // ---- input ----
