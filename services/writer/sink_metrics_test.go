@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,41 +57,15 @@ func metricsPayload(t *testing.T, points int) []byte {
 // table's sort key collapses) and a bad one is dead-lettered under the
 // metrics signal.
 func TestMetricsConsumed(t *testing.T) {
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxPayload: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := bus.Connect(srv.ClientURL(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJetStream(t)
 	store := &memMetricStore{points: map[string][][2]uint64{}}
-	cfg := DefaultConfig()
-	cfg.OpsAddr = ""
-	cfg.FlushInterval = 50 * time.Millisecond
-	cfg.RetryMin = 10 * time.Millisecond
-	cfg.MaxDeliver = 2
+	cfg := testConfig(2)
 	w, err := New(cfg, Deps{JS: js, Spans: &memStore{rows: map[string]int{}}, Metrics: store,
 		Registry: prometheus.NewRegistry(), Streams: bus.DefaultStreamConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	waitFor(t, "writer ready", w.ready.Ready)
+	runWriter(t, w)
 
 	send := func(data []byte, tenant string) {
 		msg := nats.NewMsg(bus.IngestSubject(bus.SignalMetrics))

@@ -94,41 +94,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // MaxDeliver deliveries, each counted by reason, while good messages in the
 // same batches are stored and acknowledged.
 func TestPermanentFailuresAreDeadLettered(t *testing.T) {
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxPayload: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := bus.Connect(srv.ClientURL(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJetStream(t)
 	store := &memStore{rows: map[string]int{}, poison: "poison"}
 	reg := prometheus.NewRegistry()
-	cfg := DefaultConfig()
-	cfg.OpsAddr = ""
-	cfg.FlushInterval = 50 * time.Millisecond
-	cfg.RetryMin = 10 * time.Millisecond
-	cfg.MaxDeliver = 3
+	cfg := testConfig(3)
 	w, err := New(cfg, Deps{JS: js, Spans: store, Registry: reg, Streams: bus.DefaultStreamConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	waitFor(t, "writer ready", w.ready.Ready)
+	runWriter(t, w)
 
 	publish(t, js, "good", tracesPayload(t, 3))
 	publish(t, js, "good", []byte("\xff\xff not protobuf"))
