@@ -2,11 +2,9 @@ package allinone
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
-	"github.com/aftertrace/aftertrace/internal/limits"
 	"github.com/aftertrace/aftertrace/internal/schema"
 	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
@@ -43,9 +40,6 @@ type App struct {
 	Gateway *gateway.Service
 	Writer  *writer.Service
 	API     *api.Service
-
-	// limitSrc holds per-tenant rate limit overrides (nil: defaults only).
-	limitSrc limits.Source
 }
 
 // New validates cfg. Nothing starts until Run.
@@ -122,13 +116,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer store.Close()
 	}
 
-	limitSrc, closeLimits, err := a.openLimitOverrides(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeLimits()
-	a.limitSrc = limitSrc
-
 	ten, err := a.openTenancy(ctx)
 	if err != nil {
 		return err
@@ -166,7 +153,7 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 			Auth:      ten.auth,
 			Registry:  a.deps.Registry,
 
-			LimitOverrides: a.limitSrc,
+			LimitOverrides: ten.limitOverrides(),
 		})
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
@@ -246,24 +233,6 @@ func (a *App) migrate(ctx context.Context) error {
 		if err := schema.MigratePostgres(ctx, a.cfg.PostgresDSN); err != nil {
 			return fmt.Errorf("migrate postgres: %w", err)
 		}
-		if err := ensureDevTenant(ctx, a.cfg.PostgresDSN, a.cfg.DevTenantID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ensureDevTenant records the dev tenant so later tenant-scoped state
-// (issue: real tenancy) has a row to point at.
-func ensureDevTenant(ctx context.Context, dsn, id string) error {
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	defer pool.Close()
-	_, err = pool.Exec(ctx, `INSERT INTO tenants (id, name) VALUES ($1, $1) ON CONFLICT (id) DO NOTHING`, id)
-	if err != nil {
-		return fmt.Errorf("ensure dev tenant: %w", errors.Join(err))
 	}
 	return nil
 }

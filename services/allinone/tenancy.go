@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/limits"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/services/api"
 )
@@ -68,6 +69,15 @@ func (a *App) ensureDevKey(ctx context.Context, store *pgstore.Store) error {
 		a.log.Warn("the dev API key belongs to another tenant in Postgres", "key_id", k.ID, "tenant", k.TenantID)
 	}
 	return nil
+}
+
+// limitOverrides reads per-tenant rate limits from the tenancy store's
+// pool, or is nil without Postgres (the configured defaults then apply).
+func (t *tenancy) limitOverrides() limits.Source {
+	if t.store == nil {
+		return nil
+	}
+	return limits.Postgres{Pool: t.store.Pool()}
 }
 
 // admin is the store behind /admin/v1, or nil without Postgres.
