@@ -19,6 +19,9 @@ const (
 	SignalTraces  Signal = "traces"
 	SignalLogs    Signal = "logs"
 	SignalMetrics Signal = "metrics"
+	// SignalEvents carries normalized container events (internal/events,
+	// JSON) from the gateway's Falco endpoint to the writer.
+	SignalEvents Signal = "events"
 )
 
 // Stream and subject names. Ingest is a work queue: a message leaves the
@@ -28,6 +31,12 @@ const (
 	DeadLetterStream = "AFTERTRACE_DEADLETTER"
 	ingestPrefix     = "aftertrace.ingest."
 	deadLetterPrefix = "aftertrace.dlq."
+
+	// CorrelateStream is a work queue of stored events waiting for the
+	// correlator: the writer publishes each batch of events (JSON array of
+	// events.Event) to CorrelateSubject after inserting it.
+	CorrelateStream  = "AFTERTRACE_CORRELATE"
+	CorrelateSubject = "aftertrace.correlate.events"
 )
 
 // Message headers.
@@ -57,7 +66,7 @@ func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{Replicas: 1, MaxBytes: -1, DuplicateWindow: 2 * time.Minute, DeadLetterAge: 14 * 24 * time.Hour}
 }
 
-// EnsureStreams creates or updates the ingest and dead-letter streams.
+// EnsureStreams creates or updates the ingest, correlate and dead-letter streams.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
@@ -75,6 +84,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	})
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", IngestStream, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        CorrelateStream,
+		Description: "stored container events waiting to be linked to traces",
+		Subjects:    []string{CorrelateSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", CorrelateStream, err)
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        DeadLetterStream,
