@@ -8,7 +8,7 @@ DATA      ?= .data
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 
-.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale
+.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol
 
 ## run: install missing servers, start ClickHouse + Postgres under $(DATA), run every service
 run: deps build
@@ -41,8 +41,16 @@ clean-data:
 
 ## bench: ingest benchmark on a fresh private stack (≤ 10 min); last line is the summary
 BENCHFLAGS ?=
-bench: deps build
-	$(GO) run ./loadtest/cmd/bench --aftertrace-bin $(BIN) $(BENCHFLAGS)
+bench: deps build telemetrygen otelcol
+	$(GO) run ./loadtest/cmd/bench --aftertrace-bin $(BIN) --otelcol-bin $(OTELCOL) --telemetrygen-bin $(TELGEN) $(BENCHFLAGS)
+
+## otelcol: an OpenTelemetry Collector (builder and components v0.161.0: OTLP → batch → nop) for bench's comparison
+OTELCOL := bin/otelcol-bench-build/otelcol-bench
+otelcol: $(OTELCOL)
+$(OTELCOL): loadtest/otelcol/builder-config.yaml
+	@mkdir -p bin
+	sed 's#OUTPUT_PATH#$(CURDIR)/bin/otelcol-bench-build#' $< > bin/otelcol-builder.yaml
+	$(GO) run go.opentelemetry.io/collector/cmd/builder@v0.161.0 --config bin/otelcol-builder.yaml
 
 ## bench-scale: load SPANS spans with raw inserts, then time trace-by-id, search and container timeline
 SPANS ?= 50000000
@@ -55,3 +63,8 @@ DATASET     ?= ../shared/datasets/nezha-ob-2022-08-22
 REPLAYFLAGS ?=
 replay:
 	$(GO) run ./loadtest/cmd/replay --dir $(DATASET) $(REPLAYFLAGS)
+
+## eval-rca: fresh private stack, replay DATASET, `aftertrace eval nezha`, stop (last line AS@1/3/5)
+.PHONY: eval-rca
+eval-rca: deps build
+	bash loadtest/eval-rca.sh $(DATASET) $(BIN)

@@ -32,6 +32,7 @@ type Options struct {
 	IDSamples    int    // trace-by-id reads
 	ProfileDir   string // CPU profiles of the server per step; "" skips
 	ProfileFor   time.Duration
+	Compare      *CompareOptions // gateway vs OpenTelemetry Collector; nil skips
 	Out          io.Writer
 }
 
@@ -41,7 +42,7 @@ func DefaultOptions() Options {
 		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 4, BatchSpans: 500,
 		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 7 * time.Minute,
 		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
-		Out: os.Stdout,
+		Compare: ptr(DefaultCompareOptions()), Out: os.Stdout,
 	}
 }
 
@@ -61,6 +62,8 @@ type Report struct {
 	StartedAt      time.Time
 	Elapsed        time.Duration
 	PreliminaryMsg string
+	Compare        []CompareResult
+	CompareErr     error
 }
 
 // Run starts a fresh stack, measures and returns the report.
@@ -182,6 +185,13 @@ steps:
 	if err != nil {
 		return nil, err
 	}
+	if o.Compare != nil {
+		// After the e2e steps, so the comparison does not share the CPU
+		// with them; the stack is idle by now.
+		co := *o.Compare
+		co.Dir, co.Out = dir, o.Out
+		rep.Compare, rep.CompareErr = Compare(ctx, co)
+	}
 	rep.Elapsed = time.Since(rep.StartedAt)
 	if rep.Best == nil {
 		return rep, errors.New("no step was sustained; lower --start-rate")
@@ -194,3 +204,5 @@ func modelConfig(seed uint64) loadgen.ModelConfig {
 	mc.Seed = seed
 	return mc
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -56,6 +56,7 @@ func (r *Report) Table(w io.Writer) {
 		r.TraceByID.P50, r.TraceByID.P99, r.TraceByID.N, r.TraceByID.Errors)
 	fmt.Fprintf(tw, "bytes per span\t%.0f\tsystem.parts active, %d rows (unmerged parts included)\n", r.BytesPerSpan, r.RowsOnDisk)
 	fmt.Fprintf(tw, "logs per s\t%s\tlogs not benchmarked yet\n", r.LogsPerSec)
+	writeCompare(tw, r.Compare, r.CompareErr)
 	fmt.Fprintf(tw, "elapsed\t%.0fs\t\n", r.Elapsed.Seconds())
 	tw.Flush()
 	fmt.Fprintln(w, strings.Repeat("-", 40))
@@ -82,4 +83,28 @@ func (r *Report) FailedAbove() float64 {
 		}
 	}
 	return u
+}
+
+// writeCompare adds the gateway vs OpenTelemetry Collector rows.
+func writeCompare(tw io.Writer, rows []CompareResult, err error) {
+	if err != nil {
+		fmt.Fprintf(tw, "gateway vs otelcol\tn/a\t%v\n", err)
+		return
+	}
+	for _, c := range rows {
+		note := "same telemetrygen load (gRPC), server CPU only"
+		if !c.ClientOK {
+			note = c.Note
+		}
+		fmt.Fprintf(tw, "CPU/1000 spans: %s\t%.1f ms\t%d spans in %.1fs; peak RSS %d MiB; %s\n",
+			c.Name, c.CPUPer1k(), c.Spans, c.Elapsed.Seconds(), c.PeakRSS>>20, note)
+	}
+}
+
+// WriteCompare prints the comparison rows as a table of their own.
+func WriteCompare(w io.Writer, rows []CompareResult, err error) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "measure\tvalue\tnotes")
+	writeCompare(tw, rows, err)
+	tw.Flush()
 }

@@ -46,6 +46,14 @@ func run(args []string) error {
 	fs.Int64Var(&so.Spans, "spans", so.Spans, "scale: spans to load")
 	fs.IntVar(&so.Queries, "queries", so.Queries, "scale: timed queries of each kind")
 	fs.IntVar(&so.Workers, "workers", so.Workers, "scale: concurrent inserts")
+	co := bench.DefaultCompareOptions()
+	compareOnly := fs.Bool("compare-only", false, "run only the gateway vs OpenTelemetry Collector comparison")
+	noCompare := fs.Bool("no-compare", false, "skip the gateway vs OpenTelemetry Collector comparison")
+	fs.StringVar(&co.CollectorBin, "otelcol-bin", co.CollectorBin, "collector binary (make otelcol)")
+	fs.StringVar(&co.TelemetrygenBin, "telemetrygen-bin", co.TelemetrygenBin, "telemetrygen binary (make telemetrygen)")
+	fs.IntVar(&co.Workers, "compare-workers", co.Workers, "compare: telemetrygen workers")
+	fs.Float64Var(&co.RatePerWorker, "compare-rate", co.RatePerWorker, "compare: spans/s per worker (telemetrygen --rate)")
+	fs.IntVar(&co.TracesPerWorker, "compare-traces", co.TracesPerWorker, "compare: traces per worker")
 	selfProfile := fs.String("self-profile", "", "write a CPU profile of the bench process itself (raw inserts, load generation) here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,6 +78,22 @@ func run(args []string) error {
 		}
 		rep.Table(os.Stdout)
 		return nil
+	}
+	co.AftertraceBin = o.Bin
+	o.Compare = &co
+	if *noCompare {
+		o.Compare = nil
+	}
+	if *compareOnly {
+		dir, err := os.MkdirTemp("", "aftertrace-compare-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		co.Dir = dir
+		rows, err := bench.Compare(ctx, co)
+		bench.WriteCompare(os.Stdout, rows, err)
+		return err
 	}
 	rep, err := bench.Run(ctx, o)
 	if rep != nil {
