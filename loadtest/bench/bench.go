@@ -63,6 +63,7 @@ type Report struct {
 	Elapsed        time.Duration
 	PreliminaryMsg string
 	Compare        []CompareResult
+	Overload       *OverloadResult
 	CompareErr     error
 }
 
@@ -190,7 +191,7 @@ steps:
 		// with them; the stack is idle by now.
 		co := *o.Compare
 		co.Dir, co.Out = dir, o.Out
-		rep.Compare, rep.CompareErr = Compare(ctx, co)
+		rep.Compare, rep.Overload, rep.CompareErr = Compare(ctx, co)
 	}
 	rep.Elapsed = time.Since(rep.StartedAt)
 	if rep.Best == nil {

@@ -23,16 +23,23 @@ import (
 // and against an OpenTelemetry Collector (OTLP receiver → batch → nop),
 // measuring each server's CPU per span.
 type CompareOptions struct {
-	AftertraceBin   string // bin/aftertrace
-	CollectorBin    string // bin/otelcol-bench-build/otelcol-bench (make otelcol)
-	CollectorConfig string // loadtest/otelcol/config.yaml
-	TelemetrygenBin string // bin/telemetrygen
-	Dir             string // work dir (NATS store)
-	Workers         int    // telemetrygen workers
+	AftertraceBin   string  // bin/aftertrace
+	CollectorBin    string  // bin/otelcol-bench-build/otelcol-bench (make otelcol)
+	CollectorConfig string  // loadtest/otelcol/config.yaml
+	TelemetrygenBin string  // bin/telemetrygen
+	Dir             string  // work dir (NATS store)
+	Workers         int     // telemetrygen workers
 	RatePerWorker   float64 // spans/s per worker
 	TracesPerWorker int
 	ChildSpans      int
-	Out             io.Writer
+	// Overload: a gateway whose tenant may send OverloadLimit spans/s is
+	// offered OverloadFactor times that over OverloadConns connections for
+	// OverloadFor (0 skips).
+	OverloadLimit  float64
+	OverloadFactor float64
+	OverloadConns  int
+	OverloadFor    time.Duration
+	Out            io.Writer
 }
 
 // DefaultCompareOptions send 4 workers × 2000 traces of 10 spans at
@@ -41,7 +48,8 @@ func DefaultCompareOptions() CompareOptions {
 	return CompareOptions{
 		AftertraceBin: "bin/aftertrace", CollectorBin: "bin/otelcol-bench-build/otelcol-bench",
 		CollectorConfig: "loadtest/otelcol/config.yaml", TelemetrygenBin: "bin/telemetrygen",
-		Workers: 4, RatePerWorker: 2500, TracesPerWorker: 5000, ChildSpans: 9, Out: os.Stdout,
+		Workers: 4, RatePerWorker: 2500, TracesPerWorker: 5000, ChildSpans: 9,
+		OverloadLimit: 2000, OverloadFactor: 10, OverloadConns: 8, OverloadFor: 20 * time.Second, Out: os.Stdout,
 	}
 }
 
@@ -64,8 +72,23 @@ func (r CompareResult) CPUPer1k() float64 {
 	return r.CPU * 1e3 / float64(r.Spans) * 1e3
 }
 
-// Compare runs the load against both servers, one after the other.
-func Compare(ctx context.Context, o CompareOptions) ([]CompareResult, error) {
+// Compare runs the load against both servers, one after the other, then
+// the overload run if configured.
+func Compare(ctx context.Context, o CompareOptions) ([]CompareResult, *OverloadResult, error) {
+	rows, err := compareServers(ctx, o)
+	if err != nil || o.OverloadFor <= 0 {
+		return rows, nil, err
+	}
+	ov, err := Overload(ctx, o, o.OverloadLimit, o.OverloadFactor, o.OverloadConns, o.OverloadFor)
+	if err != nil {
+		return rows, nil, err
+	}
+	fmt.Fprintf(o.Out, "bench: overload: offered %.0f spans/s to a %.0f spans/s tenant limit (%.1f×): %d requests shed, %d accepted, peak RSS %d MiB\n",
+		ov.OfferedPerSec, ov.LimitSpansPerSec, ov.Factor(), ov.ShedRequests, ov.OKRequests, ov.PeakRSS>>20)
+	return rows, &ov, nil
+}
+
+func compareServers(ctx context.Context, o CompareOptions) ([]CompareResult, error) {
 	for _, b := range []string{o.AftertraceBin, o.CollectorBin, o.TelemetrygenBin} {
 		if _, err := os.Stat(b); err != nil {
 			return nil, fmt.Errorf("compare: %w (make build otelcol telemetrygen)", err)

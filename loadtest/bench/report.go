@@ -56,7 +56,7 @@ func (r *Report) Table(w io.Writer) {
 		r.TraceByID.P50, r.TraceByID.P99, r.TraceByID.N, r.TraceByID.Errors)
 	fmt.Fprintf(tw, "bytes per span\t%.0f\tsystem.parts active, %d rows (unmerged parts included)\n", r.BytesPerSpan, r.RowsOnDisk)
 	fmt.Fprintf(tw, "logs per s\t%s\tlogs not benchmarked yet\n", r.LogsPerSec)
-	writeCompare(tw, r.Compare, r.CompareErr)
+	writeCompare(tw, r.Compare, r.Overload, r.CompareErr)
 	fmt.Fprintf(tw, "elapsed\t%.0fs\t\n", r.Elapsed.Seconds())
 	tw.Flush()
 	fmt.Fprintln(w, strings.Repeat("-", 40))
@@ -86,7 +86,7 @@ func (r *Report) FailedAbove() float64 {
 }
 
 // writeCompare adds the gateway vs OpenTelemetry Collector rows.
-func writeCompare(tw io.Writer, rows []CompareResult, err error) {
+func writeCompare(tw io.Writer, rows []CompareResult, ov *OverloadResult, err error) {
 	if err != nil {
 		fmt.Fprintf(tw, "gateway vs otelcol\tn/a\t%v\n", err)
 		return
@@ -99,12 +99,16 @@ func writeCompare(tw io.Writer, rows []CompareResult, err error) {
 		fmt.Fprintf(tw, "CPU/1000 spans: %s\t%.1f ms\t%d spans in %.1fs; peak RSS %d MiB; %s\n",
 			c.Name, c.CPUPer1k(), c.Spans, c.Elapsed.Seconds(), c.PeakRSS>>20, note)
 	}
+	if ov != nil {
+		fmt.Fprintf(tw, "gateway overload %.1f×\tpeak RSS %d MiB\toffered %.0f spans/s to a %.0f spans/s tenant limit for %.0fs: %d requests shed (429/RESOURCE_EXHAUSTED), %d accepted (%.0f spans/s)\n",
+			ov.Factor(), ov.PeakRSS>>20, ov.OfferedPerSec, ov.LimitSpansPerSec, ov.Elapsed.Seconds(), ov.ShedRequests, ov.OKRequests, ov.AcceptedPerSec)
+	}
 }
 
 // WriteCompare prints the comparison rows as a table of their own.
-func WriteCompare(w io.Writer, rows []CompareResult, err error) {
+func WriteCompare(w io.Writer, rows []CompareResult, ov *OverloadResult, err error) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tnotes")
-	writeCompare(tw, rows, err)
+	writeCompare(tw, rows, ov, err)
 	tw.Flush()
 }

@@ -54,6 +54,8 @@ func run(args []string) error {
 	fs.IntVar(&co.Workers, "compare-workers", co.Workers, "compare: telemetrygen workers")
 	fs.Float64Var(&co.RatePerWorker, "compare-rate", co.RatePerWorker, "compare: spans/s per worker (telemetrygen --rate)")
 	fs.IntVar(&co.TracesPerWorker, "compare-traces", co.TracesPerWorker, "compare: traces per worker")
+	fs.Float64Var(&co.OverloadLimit, "overload-limit", co.OverloadLimit, "overload: tenant limit in spans/s")
+	fs.DurationVar(&co.OverloadFor, "overload-for", co.OverloadFor, "overload: how long unthrottled telemetrygen runs (0 skips)")
 	selfProfile := fs.String("self-profile", "", "write a CPU profile of the bench process itself (raw inserts, load generation) here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,8 +93,8 @@ func run(args []string) error {
 		}
 		defer os.RemoveAll(dir)
 		co.Dir = dir
-		rows, err := bench.Compare(ctx, co)
-		bench.WriteCompare(os.Stdout, rows, err)
+		rows, ov, err := bench.Compare(ctx, co)
+		bench.WriteCompare(os.Stdout, rows, ov, err)
 		return err
 	}
 	rep, err := bench.Run(ctx, o)
