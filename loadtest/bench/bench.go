@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/loadtest/loadgen"
 	"github.com/aftertrace/aftertrace/services/writer"
 )
@@ -33,7 +34,12 @@ type Options struct {
 	ProfileDir   string // CPU profiles of the server per step; "" skips
 	ProfileFor   time.Duration
 	Compare      *CompareOptions // gateway vs OpenTelemetry Collector; nil skips
-	Out          io.Writer
+	// Logs steps: LogsStartRate records/s (0: the best span rate), ×Factor
+	// while held, at most LogsSteps of LogsStepDuration; 0 steps skips.
+	LogsStartRate    float64
+	LogsSteps        int
+	LogsStepDuration time.Duration
+	Out              io.Writer
 }
 
 // DefaultOptions fit `make bench` into 10 minutes.
@@ -42,7 +48,7 @@ func DefaultOptions() Options {
 		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 4, BatchSpans: 500,
 		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 7 * time.Minute,
 		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
-		Compare: ptr(DefaultCompareOptions()), Out: os.Stdout,
+		Compare: ptr(DefaultCompareOptions()), LogsSteps: 3, LogsStepDuration: 30 * time.Second, Out: os.Stdout,
 	}
 }
 
@@ -62,6 +68,8 @@ type Report struct {
 	StartedAt      time.Time
 	Elapsed        time.Duration
 	PreliminaryMsg string
+	LogSteps       []LogsStepResult
+	BestLogs       *LogsStepResult
 	Compare        []CompareResult
 	Overload       *OverloadResult
 	CompareErr     error
@@ -182,6 +190,9 @@ steps:
 		rep.IngestToQuery = summarize(last.Probes, last.ProbeTimeouts)
 	}
 	rep.TraceByID = TraceByID(ctx, st.APIAddr, ids.ids)
+	if err := runLogsSteps(ctx, o, rep, st, store, m); err != nil {
+		return nil, err
+	}
 	rep.BytesPerSpan, rep.RowsOnDisk, err = BytesPerSpan(ctx, store, "bench")
 	if err != nil {
 		return nil, err
@@ -207,3 +218,39 @@ func modelConfig(seed uint64) loadgen.ModelConfig {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// runLogsSteps steps the logs rate up while steps hold (down until one
+// holds if the first does not).
+func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store *chstore.Store, m *loadgen.Model) error {
+	rate := o.LogsStartRate
+	if rate <= 0 {
+		rate = 20000
+		if rep.Best != nil {
+			rate = max(rate, float64(int(rep.Best.SpansPerSec/1000))*1000)
+		}
+	}
+	for i := range o.LogsSteps {
+		fmt.Fprintf(o.Out, "bench: logs step %d: %.0f records/s for %s\n", i+1, rate, o.LogsStepDuration)
+		r, err := RunLogsStep(ctx, st, store, m, LogsStepConfig{
+			Rate: rate, Duration: o.LogsStepDuration, Connections: o.Connections, PerRequest: 1000,
+			Seed: o.Seed + 100 + uint64(i), DrainWithin: 45 * time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		rep.LogSteps = append(rep.LogSteps, r)
+		fmt.Fprintf(o.Out, "bench: logs step %d: stored %.0f records/s, sustained=%v (%s)\n", i+1, r.LogsPerSec, r.Sustained, r.Reason)
+		switch {
+		case r.Sustained:
+			best := r
+			rep.BestLogs = &best
+			rep.LogsPerSec = fmt.Sprintf("%.0f", r.LogsPerSec)
+			rate *= o.Factor
+		case rep.BestLogs == nil:
+			rate /= o.Factor // down until one holds
+		default:
+			return nil
+		}
+	}
+	return nil
+}

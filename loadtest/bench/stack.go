@@ -147,8 +147,11 @@ func httpOK(ctx context.Context, u string) bool {
 
 // Lag is the writer consumer's backlog in messages: not yet delivered plus
 // delivered but not acknowledged.
-func (st *Stack) Lag(ctx context.Context) (int64, error) {
-	c, err := st.js.Consumer(ctx, bus.IngestStream, "aftertrace-writer-"+string(bus.SignalTraces))
+func (st *Stack) Lag(ctx context.Context) (int64, error) { return st.LagOf(ctx, bus.SignalTraces) }
+
+// LagOf is the backlog of the writer consumer of one signal.
+func (st *Stack) LagOf(ctx context.Context, sig bus.Signal) (int64, error) {
+	c, err := st.js.Consumer(ctx, bus.IngestStream, "aftertrace-writer-"+string(sig))
 	if err != nil {
 		return 0, err
 	}
