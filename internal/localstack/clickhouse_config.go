@@ -50,6 +50,9 @@ var clickHouseConfig = template.Must(template.New("config.xml").Funcs(template.F
   <default_database>default</default_database>
   <timezone>UTC</timezone>
   <mlock_executable>false</mlock_executable>
+  <!-- ZSTD for every part (as deploy/clickhouse/compression.xml): about a
+       third fewer bytes per span than LZ4 on telemetry columns. -->
+  <compression><case><min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio><method>zstd</method></case></compression>
 </yandex>
 `))
 
