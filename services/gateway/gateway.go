@@ -189,6 +189,7 @@ func (s *Service) registerSignals(mux *http.ServeMux) {
 	addSignal(s, mux, &tracesSignal)
 	addSignal(s, mux, &logsSignal)
 	addSignal(s, mux, &metricsSignal)
+	mux.Handle(FalcoPath, falcoHandler(s)) // Falco alerts: HTTP only, see falco.go
 }
 
 func addSignal[R any](s *Service, mux *http.ServeMux, sig *signal[R]) {

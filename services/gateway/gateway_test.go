@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/events"
 )
 
 func TestMain(m *testing.M) {
@@ -42,6 +43,7 @@ type fakePublisher struct {
 	entered chan struct{} // when set, signalled as PublishTraces starts
 	logs    []plog.Logs
 	metrics []pmetric.Metrics
+	events  [][]events.Event // PublishEvents calls (fakepub_events_test.go)
 }
 
 func (p *fakePublisher) PublishTraces(ctx context.Context, tenantID string, td ptrace.Traces) error {
