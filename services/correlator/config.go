@@ -1,0 +1,116 @@
+// Package correlator links stored container events to the traces that ran
+// on the same container or pod around the event, classifies those traces
+// into business transactions, and groups events into incidents. It
+// consumes bus.CorrelateStream (a work queue the writer feeds after
+// storing events) and acknowledges a message only after its links and
+// incidents are stored; a message whose window is not closed yet
+// (event time + After + Settle) is handed back with a delay.
+package correlator
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/aftertrace/aftertrace/internal/events"
+)
+
+// Config tunes the correlator.
+type Config struct {
+	OpsAddr string // /healthz /readyz /metrics; "" disables the listener
+	Durable string // durable consumer name
+	Workers int    // messages processed at once
+
+	Before     time.Duration // link traces with spans from event time - Before ...
+	After      time.Duration // ... to event time + After
+	Settle     time.Duration // extra wait after event time + After, so late spans are stored before linking
+	TraceSlack time.Duration // how far outside the window the other spans of a linked trace are read
+	MaxDelay   time.Duration // longest single wait of a message whose window is not closed (it is re-checked then)
+
+	MaxTracesPerEvent int           // links per event; more traces are cut (counted)
+	AckWait           time.Duration // redelivery after this long without ack
+	MaxAckPending     int           // messages in flight (including waiting ones)
+	RetryMin          time.Duration // first retry delay after a storage failure
+	RetryMax          time.Duration // longest retry delay
+	DefinitionsTTL    time.Duration // business transaction definitions are re-read this often per tenant
+
+	Incidents IncidentRule
+}
+
+// IncidentRule says when an event opens an incident and which events join one.
+type IncidentRule struct {
+	MinSeverity      uint8         // events at or above open an incident
+	Types            []string      // events of these types open one whatever their severity
+	GroupMinSeverity uint8         // events at or above join a related open incident
+	GroupWindow      time.Duration // events within this of an incident's events overlap it in time
+}
+
+// Opens reports whether ev crosses the rule.
+func (r IncidentRule) Opens(ev *events.Event) bool {
+	return ev.Severity >= r.MinSeverity || slices.Contains(r.Types, ev.Type)
+}
+
+// DefaultConfig returns production defaults.
+func DefaultConfig() Config {
+	return Config{
+		OpsAddr:           "127.0.0.1:8082",
+		Durable:           "aftertrace-correlator",
+		Workers:           4,
+		Before:            5 * time.Minute,
+		After:             time.Minute,
+		Settle:            15 * time.Second,
+		TraceSlack:        5 * time.Minute,
+		MaxDelay:          30 * time.Second,
+		MaxTracesPerEvent: 10_000,
+		AckWait:           2 * time.Minute,
+		MaxAckPending:     10_000,
+		RetryMin:          200 * time.Millisecond,
+		RetryMax:          10 * time.Second,
+		DefinitionsTTL:    30 * time.Second,
+		Incidents: IncidentRule{
+			MinSeverity:      events.SeverityError,
+			Types:            []string{events.TypeOOMKilled, events.TypeCrashLoop, events.TypeEvicted},
+			GroupMinSeverity: events.SeverityWarning,
+			GroupWindow:      15 * time.Minute,
+		},
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Durable == "" {
+		errs = append(errs, errors.New("correlator durable: must not be empty"))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, errors.New("correlator workers: must be at least 1"))
+	}
+	if c.Before < 0 || c.After < 0 || c.Settle < 0 || c.TraceSlack < 0 {
+		errs = append(errs, errors.New("correlator window: before, after, settle and trace slack must not be negative"))
+	}
+	if c.Before+c.After <= 0 {
+		errs = append(errs, errors.New("correlator window: before + after must be positive"))
+	}
+	if c.MaxDelay < 10*time.Millisecond {
+		errs = append(errs, errors.New("correlator max delay: must be at least 10ms"))
+	}
+	if c.MaxTracesPerEvent < 1 {
+		errs = append(errs, errors.New("correlator max traces per event: must be at least 1"))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, errors.New("correlator ack wait: must be at least 1s"))
+	}
+	if c.MaxAckPending < 1 {
+		errs = append(errs, errors.New("correlator max ack pending: must be at least 1"))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, errors.New("correlator retry: need 0 < retry-min <= retry-max"))
+	}
+	if c.DefinitionsTTL < 0 {
+		errs = append(errs, errors.New("correlator definitions ttl: must not be negative"))
+	}
+	if c.Incidents.GroupWindow < 0 {
+		errs = append(errs, errors.New("correlator incident group window: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
