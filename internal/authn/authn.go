@@ -16,6 +16,9 @@ import (
 // Tenant identifies who owns a request's data.
 type Tenant struct {
 	ID string
+	// KeyID identifies the API key that authenticated (never the key
+	// itself), for audit records; "" for keys without an id (authn.Static).
+	KeyID string
 }
 
 // Authenticator resolves an API key to its tenant.

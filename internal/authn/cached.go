@@ -111,7 +111,7 @@ func (c *Cached) Authenticate(ctx context.Context, apiKey string) (Tenant, error
 	case err != nil:
 		return Tenant{}, err
 	}
-	t := Tenant{ID: owner.TenantID}
+	t := Tenant{ID: owner.TenantID, KeyID: owner.KeyID}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
