@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS incident_root_causes;

@@ -1,0 +1,25 @@
+package allinone
+
+import (
+	"log/slog"
+
+	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/rca"
+	"github.com/aftertrace/aftertrace/services/api"
+)
+
+// newRCA builds the root-cause engine on the ClickHouse store.
+func newRCA(store *chstore.Store, log *slog.Logger) *rca.Engine {
+	cfg := rca.DefaultConfig()
+	cfg.Logger = log
+	return rca.New(rca.CHSource{Conn: store.Conn()}, cfg)
+}
+
+// incidentRootCauses serves GET /api/v1/incidents/{id}/root-causes from
+// Postgres (nil without it: the route answers 503).
+func (t *tenancy) incidentRootCauses() api.IncidentRootCauseStore {
+	if t.store == nil {
+		return nil
+	}
+	return t.store
+}
