@@ -39,9 +39,13 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd("gateway", "Run the OTLP ingest gateway", allinone.Roles{Gateway: true}, false, logger, stdout),
 		newServeCmd("writer", "Run the JetStream → ClickHouse writer", allinone.Roles{Writer: true}, false, logger, stdout),
 		newServeCmd("api", "Run the HTTP query API", allinone.Roles{API: true}, false, logger, stdout),
+		newServeCmd("correlator", "Run the event correlator (event → trace links, business impact, incidents)", allinone.Roles{Correlator: true}, false, logger, stdout),
 		newMigrateCmd(logger),
 		newTenantCmd(),
 		newKeyCmd(),
+		newRetentionCmd(logger, stdout),
+		newEvidenceCmd(stdout),
+		newEvalCmd(),
 	)
 	return root
 }
@@ -75,14 +79,18 @@ func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger
 	fs := cmd.Flags()
 	bindCommon(fs, &cfg)
 	bindClickHouse(fs, &cfg)
-	if roles.Gateway || roles.Writer {
+	if roles.Gateway || roles.Writer || roles.Correlator {
 		bindNATS(fs, &cfg)
+	}
+	if roles.Correlator {
+		bindCorrelator(fs, &cfg)
 	}
 	if roles.Gateway {
 		bindGateway(fs, &cfg)
 	}
 	if roles.Writer {
 		bindWriter(fs, &cfg)
+		bindRetention(fs, &cfg)
 	}
 	if roles.API {
 		bindAPI(fs, &cfg)

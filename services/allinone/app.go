@@ -16,6 +16,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/schema"
 	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
+	"github.com/aftertrace/aftertrace/services/correlator"
 	"github.com/aftertrace/aftertrace/services/gateway"
 	"github.com/aftertrace/aftertrace/services/writer"
 )
@@ -40,6 +41,10 @@ type App struct {
 	Gateway *gateway.Service
 	Writer  *writer.Service
 	API     *api.Service
+	// Correlator is nil unless Roles.Correlator.
+	Correlator *correlator.Service
+
+	ret *retentionParts // retention classifier, API store and worker
 }
 
 // New validates cfg. Nothing starts until Run.
@@ -82,7 +87,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 
 	var nc *nats.Conn
 	var js jetstream.JetStream
-	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer {
+	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer || a.cfg.Roles.Correlator {
 		url := a.cfg.NATSURL
 		if url == "" {
 			srv, err := bus.StartEmbedded(a.cfg.EmbeddedNATS)
@@ -108,7 +113,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 
 	var store *chstore.Store
-	if a.cfg.Roles.Writer || a.cfg.Roles.API {
+	if a.cfg.Roles.Writer || a.cfg.Roles.API || a.cfg.Roles.Correlator {
 		store, err = chstore.Open(a.cfg.ClickHouse)
 		if err != nil {
 			return err
@@ -121,9 +126,22 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer ten.close(context.WithoutCancel(ctx))
+	if a.ret, err = a.openRetention(ctx, ten, store); err != nil {
+		return err
+	}
+	defer a.ret.closeStore()
 	if err := a.build(nc, js, store, ten); err != nil {
 		return err
 	}
+	closeCorr, err := a.buildCorrelator(ctx, js, store, ten)
+	if err != nil {
+		a.closeBuilt()
+		if a.API != nil {
+			_ = a.API.Close()
+		}
+		return fmt.Errorf("correlator: %w", err)
+	}
+	defer closeCorr()
 	g, gctx := errgroup.WithContext(ctx)
 	if a.Gateway != nil {
 		g.Go(func() error { return a.Gateway.Run(gctx) })
@@ -134,8 +152,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.API != nil {
 		g.Go(func() error { return a.API.Run(gctx) })
 	}
+	if a.Correlator != nil {
+		g.Go(func() error { return a.Correlator.Run(gctx) })
+	}
 	if ten.listener != nil {
 		g.Go(func() error { return ten.run(gctx) })
+	}
+	if a.ret.worker != nil {
+		g.Go(func() error { return a.ret.run(gctx) })
 	}
 	a.announce()
 	if a.deps.Started != nil {
@@ -174,8 +198,10 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 			Spans:    spans,
 			Logs:     store,
 			Metrics:  store,
+			Events:   a.ret.eventStore(store),
 			Registry: a.deps.Registry,
 			Streams:  a.cfg.Streams,
+			Classify: a.ret.classify(),
 		})
 		if err != nil {
 			a.closeBuilt()
@@ -190,6 +216,15 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 			Admin:    ten.admin(),
 			AdminKey: a.cfg.AdminAPIKey,
 			Registry: a.deps.Registry,
+			RCA:      newRCA(store, a.log.With("service", "rca")),
+
+			IncidentRootCauses: ten.incidentRootCauses(),
+
+			Events:               store,
+			Correlations:         correlations(store),
+			BusinessTransactions: ten.businessTransactions(),
+			Incidents:            ten.incidents(),
+			Retention:            a.ret.api(),
 		})
 		if err != nil {
 			a.closeBuilt()
@@ -221,7 +256,7 @@ func (a *App) announce() {
 }
 
 func (a *App) migrate(ctx context.Context) error {
-	if a.cfg.Roles.Writer || a.cfg.Roles.API {
+	if a.cfg.Roles.Writer || a.cfg.Roles.API || a.cfg.Roles.Correlator {
 		if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{
 			Addr: a.cfg.ClickHouse.Addr, Database: a.cfg.ClickHouse.Database,
 			Username: a.cfg.ClickHouse.Username, Password: a.cfg.ClickHouse.Password,

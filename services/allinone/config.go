@@ -13,7 +13,9 @@ import (
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
+	"github.com/aftertrace/aftertrace/services/correlator"
 	"github.com/aftertrace/aftertrace/services/gateway"
+	retentionsvc "github.com/aftertrace/aftertrace/services/retention"
 	"github.com/aftertrace/aftertrace/services/writer"
 )
 
@@ -22,10 +24,12 @@ type Roles struct {
 	Gateway bool
 	Writer  bool
 	API     bool
+	// Correlator links container events to traces and groups incidents.
+	Correlator bool
 }
 
 // All runs every service.
-var All = Roles{Gateway: true, Writer: true, API: true}
+var All = Roles{Gateway: true, Writer: true, API: true, Correlator: true}
 
 // Config is the whole process configuration.
 type Config struct {
@@ -33,6 +37,8 @@ type Config struct {
 	Gateway    gateway.Config
 	Writer     writer.Config
 	API        api.Config
+	Correlator correlator.Config
+	Retention  retentionsvc.Config
 	ClickHouse chstore.Config
 	Streams    bus.StreamConfig
 	Publisher  bus.PublisherConfig
@@ -81,6 +87,8 @@ func DefaultConfig() Config {
 		Gateway:           gateway.DefaultConfig(),
 		Writer:            writer.DefaultConfig(),
 		API:               api.DefaultConfig(),
+		Correlator:        correlator.DefaultConfig(),
+		Retention:         retentionsvc.DefaultConfig(),
 		ClickHouse:        chstore.DefaultConfig(),
 		Streams:           bus.DefaultStreamConfig(),
 		Publisher:         bus.DefaultPublisherConfig(),
@@ -98,8 +106,14 @@ func DefaultConfig() Config {
 // Validate reports every problem of every enabled part at once.
 func (c Config) Validate() error {
 	var errs []error
-	if !c.Roles.Gateway && !c.Roles.Writer && !c.Roles.API {
-		errs = append(errs, errors.New("roles: at least one of gateway, writer, api must run"))
+	if !c.Roles.Gateway && !c.Roles.Writer && !c.Roles.API && !c.Roles.Correlator {
+		errs = append(errs, errors.New("roles: at least one of gateway, writer, api, correlator must run"))
+	}
+	if c.Roles.Correlator {
+		errs = append(errs, c.Correlator.Validate())
+	}
+	if c.Roles.Writer && c.PostgresDSN != "" {
+		errs = append(errs, c.Retention.Validate())
 	}
 	if c.Roles.Gateway {
 		errs = append(errs, c.Gateway.Validate())
@@ -110,10 +124,10 @@ func (c Config) Validate() error {
 	if c.Roles.API {
 		errs = append(errs, c.API.Validate())
 	}
-	if c.Roles.Writer || c.Roles.API {
+	if c.Roles.Writer || c.Roles.API || c.Roles.Correlator {
 		errs = append(errs, c.ClickHouse.Validate())
 	}
-	if c.NATSURL == "" && (c.Roles.Gateway || c.Roles.Writer) {
+	if c.NATSURL == "" && (c.Roles.Gateway || c.Roles.Writer || c.Roles.Correlator) {
 		if c.EmbeddedNATS.StoreDir == "" && c.StackDir == "" {
 			errs = append(errs, errors.New("nats: set nats-url for an external cluster, or nats-store-dir (or stack-dir) for the embedded server"))
 		}

@@ -57,6 +57,27 @@ type Deps struct {
 	// requests bearing AdminKey; without both the routes do not exist (404).
 	Admin    Admin
 	AdminKey string
+
+	// RCA serves POST /api/v1/rca; nil answers 503.
+	RCA RCA
+	// IncidentRootCauses (with RCA) serves GET
+	// /api/v1/incidents/{id}/root-causes; nil answers 503.
+	IncidentRootCauses IncidentRootCauseStore
+
+	// Events serves GET /api/v1/events, /containers/{containerId} (and its
+	// timeline) and /pods/{podUid}; nil answers 503.
+	Events EventStore
+
+	// Retention serves /api/v1/retention, /holds, /capture-rules and
+	// /evidence; nil answers 503.
+	Retention Retention
+
+	// Correlations serves GET /events/{eventId}, its impact and
+	// GET /traces/{traceId}/events; BusinessTransactions and Incidents serve
+	// their routes. Nil answers 503.
+	Correlations         Correlations
+	BusinessTransactions BusinessTransactions
+	Incidents            Incidents
 }
 
 // Service is the query API server. Create it with New, then call Run (or
@@ -179,6 +200,13 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 		r.Get("/metrics/names", s.serve(s.metricNames))
 		r.Get("/metrics/series", s.serve(s.metricSeries))
 		r.Get("/metrics/exemplars", s.serve(s.metricExemplars))
+		r.Post("/rca", s.serve(s.rootCauses(deps.RCA)))
+		r.Get("/incidents/{id}/root-causes", s.serve(s.incidentRootCauses(deps.RCA, deps.IncidentRootCauses)))
+		s.retentionRoutes(r, deps.Retention)
+		s.correlateRoutes(r, deps.Correlations)
+		s.eventRoutes(r, deps.Events)
+		s.bizTxRoutes(r, deps.BusinessTransactions)
+		s.incidentRoutes(r, deps.Incidents, deps.Correlations)
 	})
 	if deps.Admin != nil && deps.AdminKey != "" {
 		s.adminRoutes(r, deps.Admin, deps.AdminKey)

@@ -512,6 +512,7 @@ func concretePath(route string) string {
 
 func TestAPIRoutesRequireCredential(t *testing.T) {
 	h := newHarness(t, &fakeStore{spans: []chstore.Span{{}}})
+	notStore := 0
 	for route, method := range apiRoutes(t, h.svc.Router()) {
 		for _, auth := range []string{"", "Bearer wrong", "Basic " + testKey, "Bearer", testKey, "Bearer " + testAdminKey} {
 			req := httptest.NewRequest(method, concretePath(route), nil)
@@ -524,7 +525,12 @@ func TestAPIRoutesRequireCredential(t *testing.T) {
 				t.Errorf("%s %s with %q: %d %s, want 401", method, route, auth, rec.Code, rec.Body)
 			}
 		}
-		if rec := h.do(t, method, concretePath(route), testKey); rec.Code != 200 {
+		rec := h.do(t, method, concretePath(route), testKey)
+		if rec.Code == http.StatusServiceUnavailable && decodeError(t, rec).Error.Code == "unavailable" {
+			notStore++ // a route of an optional dependency the harness leaves nil
+			continue
+		}
+		if rec.Code != 200 {
 			t.Errorf("%s %s with the key: %d %s", method, route, rec.Code, rec.Body)
 		}
 	}
@@ -548,7 +554,7 @@ func TestAPIRoutesRequireCredential(t *testing.T) {
 	if rec := h.do(t, "GET", "/admin/v1/nope", ""); rec.Code != 401 {
 		t.Errorf("unknown admin path without key: %d", rec.Code)
 	}
-	if n := len(apiRoutes(t, h.svc.Router())); h.store.calls != n {
+	if n := len(apiRoutes(t, h.svc.Router())) - notStore; h.store.calls != n {
 		t.Errorf("store calls = %d, want %d (only the authenticated requests)", h.store.calls, n)
 	}
 	// Unknown /api/v1 paths need the credential too, then 404.

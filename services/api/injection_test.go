@@ -20,6 +20,8 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/pgstore"
+	"github.com/aftertrace/aftertrace/internal/rca"
 	"github.com/aftertrace/aftertrace/internal/testenv"
 	"github.com/aftertrace/aftertrace/services/api"
 )
@@ -119,14 +121,27 @@ func TestInjectionProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	pg, err := pgstore.Open(context.Background(), env.PostgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
 	insertTraces(t, store, "t1", checkoutTrace())
 	insertTraces(t, store, "t1", simpleTrace("search", traceB, time.Minute))
 
 	svcCfg := api.DefaultConfig()
 	svcCfg.Addr = "127.0.0.1:0"
 	svc, err := api.New(svcCfg, api.Deps{
-		Store: store,
-		Auth:  authn.NewStatic(map[string]authn.Tenant{"k1": {ID: "t1"}}),
+		Store:  store,
+		Events: store,
+
+		Correlations:         store,
+		BusinessTransactions: pg,
+		Incidents:            pg,
+		Retention:            pg,
+		Auth:                 authn.NewStatic(map[string]authn.Tenant{"k1": {ID: "t1"}}),
+		RCA:                  rca.New(rca.CHSource{Conn: store.Conn()}, rca.DefaultConfig()),
+		IncidentRootCauses:   pg,
 	})
 	if err != nil {
 		t.Fatal(err)

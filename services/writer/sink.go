@@ -33,9 +33,10 @@ type SpanStore interface {
 }
 
 type traceSink struct {
-	store SpanStore
-	batch otlpconv.SpanBatch
-	um    ptrace.ProtoUnmarshaler
+	store    SpanStore
+	classify Classifier
+	batch    otlpconv.SpanBatch
+	um       ptrace.ProtoUnmarshaler
 }
 
 func (s *traceSink) Add(tenantID string, data []byte) (int, error) {
@@ -52,4 +53,9 @@ func (s *traceSink) Add(tenantID string, data []byte) (int, error) {
 
 func (s *traceSink) Rows() int { return s.batch.Len() }
 
-func (s *traceSink) Insert(ctx context.Context) error { return s.store.InsertSpans(ctx, &s.batch) }
+func (s *traceSink) Insert(ctx context.Context) error {
+	if s.classify != nil {
+		s.classify.ClassifySpans(&s.batch)
+	}
+	return s.store.InsertSpans(ctx, &s.batch)
+}

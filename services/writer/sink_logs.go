@@ -8,6 +8,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/events"
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
 )
 
@@ -18,9 +19,14 @@ type LogStore interface {
 
 // logSink turns logs messages into rows of the logs table.
 type logSink struct {
-	store LogStore
-	batch otlpconv.LogBatch
-	um    plog.ProtoUnmarshaler
+	store    LogStore
+	classify Classifier
+	batch    otlpconv.LogBatch
+	um       plog.ProtoUnmarshaler
+	// events, if set, collects the container events found in the logs
+	// (Kubernetes receivers' records, events.FromLogs): they are stored
+	// in container_events too and published for correlation.
+	events *eventBatch
 }
 
 func (s *logSink) Add(tenantID string, data []byte) (int, error) {
@@ -32,9 +38,25 @@ func (s *logSink) Add(tenantID string, data []byte) (int, error) {
 		return 0, apperr.Permanent(fmt.Errorf("decode logs: %w", err))
 	}
 	s.batch.AppendLogs(tenantID, ld)
+	if s.events != nil {
+		if evs := events.FromLogs(tenantID, ld); len(evs) > 0 {
+			s.events.add(tenantID, evs)
+		}
+	}
 	return ld.LogRecordCount(), nil
 }
 
 func (s *logSink) Rows() int { return s.batch.Len() }
 
-func (s *logSink) Insert(ctx context.Context) error { return s.store.InsertLogs(ctx, &s.batch) }
+func (s *logSink) Insert(ctx context.Context) error {
+	if s.classify != nil {
+		s.classify.ClassifyLogs(&s.batch)
+	}
+	if err := s.store.InsertLogs(ctx, &s.batch); err != nil {
+		return err
+	}
+	if s.events != nil {
+		return s.events.Insert(ctx)
+	}
+	return nil
+}

@@ -19,9 +19,10 @@ type MetricStore interface {
 // metricSink turns metrics messages into rows of the metric_points table,
 // one per data point.
 type metricSink struct {
-	store MetricStore
-	batch otlpconv.MetricBatch
-	um    pmetric.ProtoUnmarshaler
+	store    MetricStore
+	classify Classifier
+	batch    otlpconv.MetricBatch
+	um       pmetric.ProtoUnmarshaler
 }
 
 func (s *metricSink) Add(tenantID string, data []byte) (int, error) {
@@ -39,4 +40,9 @@ func (s *metricSink) Add(tenantID string, data []byte) (int, error) {
 
 func (s *metricSink) Rows() int { return s.batch.Len() }
 
-func (s *metricSink) Insert(ctx context.Context) error { return s.store.InsertMetrics(ctx, &s.batch) }
+func (s *metricSink) Insert(ctx context.Context) error {
+	if s.classify != nil {
+		s.classify.ClassifyMetrics(&s.batch)
+	}
+	return s.store.InsertMetrics(ctx, &s.batch)
+}

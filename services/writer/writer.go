@@ -28,6 +28,13 @@ type Deps struct {
 	Metrics  MetricStore // nil: metrics are not consumed
 	Registry *prometheus.Registry
 	Streams  bus.StreamConfig
+	// Classify, if set, picks each row's retention class before insert.
+	Classify Classifier
+	// Events, if set, consumes bus.SignalEvents (Falco alerts) into
+	// container_events and makes the logs sink store the Kubernetes events
+	// found in logs there too; stored events are then published to
+	// bus.CorrelateSubject. nil: neither.
+	Events EventStore
 }
 
 // Service is the writer.
@@ -55,18 +62,30 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry)}
 	s.signals = []signalDef{{
 		signal:  bus.SignalTraces,
-		newSink: func() sink { return &traceSink{store: deps.Spans} },
+		newSink: func() sink { return &traceSink{store: deps.Spans, classify: deps.Classify} },
 	}}
 	if deps.Logs != nil {
 		s.signals = append(s.signals, signalDef{
-			signal:  bus.SignalLogs,
-			newSink: func() sink { return &logSink{store: deps.Logs} },
+			signal: bus.SignalLogs,
+			newSink: func() sink {
+				ls := &logSink{store: deps.Logs, classify: deps.Classify}
+				if deps.Events != nil {
+					ls.events = s.newEventBatch()
+				}
+				return ls
+			},
+		})
+	}
+	if deps.Events != nil {
+		s.signals = append(s.signals, signalDef{
+			signal:  bus.SignalEvents,
+			newSink: func() sink { return &eventSink{batch: *s.newEventBatch()} },
 		})
 	}
 	if deps.Metrics != nil {
 		s.signals = append(s.signals, signalDef{
 			signal:  bus.SignalMetrics,
-			newSink: func() sink { return &metricSink{store: deps.Metrics} },
+			newSink: func() sink { return &metricSink{store: deps.Metrics, classify: deps.Classify} },
 		})
 	}
 	if cfg.OpsAddr != "" {
