@@ -331,7 +331,8 @@ func (s *Store) GetTrace(ctx context.Context, tenantID string, traceID [16]byte)
 			return nil, fmt.Errorf("get trace: %w", err)
 		}
 		sp.Attributes = otlpconv.DecodeAttrs(attrK, attrV, attrT)
-		sp.Resource = otlpconv.DecodeAttrs(resK, resV, resT)
+		sp.Resource = otlpconv.PromotedResource(otlpconv.DecodeAttrs(resK, resV, resT), sp.Service,
+			sp.K8sPodUID, sp.K8sPodName, sp.K8sNamespaceName, sp.K8sNodeName, sp.ContainerID, sp.K8sContainerName)
 		if n := min(len(evTimes), len(evNames)); n > 0 {
 			sp.Events = make([]SpanEvent, n)
 			for i := range n {

@@ -250,7 +250,8 @@ func TestGetTrace(t *testing.T) {
 	if !reflect.DeepEqual(r.Attributes, wantAttrs) {
 		t.Errorf("attributes = %#v, want %#v", r.Attributes, wantAttrs)
 	}
-	if !reflect.DeepEqual(r.Resource, map[string]any{"service.name": "frontend"}) {
+	// k8s.pod.name comes back from its promoted column.
+	if !reflect.DeepEqual(r.Resource, map[string]any{"service.name": "frontend", "k8s.pod.name": "pod-a"}) {
 		t.Errorf("resource = %#v", r.Resource)
 	}
 	wantEvents := []chstore.SpanEvent{

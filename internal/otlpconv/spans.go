@@ -151,12 +151,55 @@ func newResourceInfo(res pcommon.Resource) resourceInfo {
 	return ri
 }
 
+// dropPromoted rebuilds the resource arrays without the attributes that
+// their promoted column holds exactly (string value, unchanged by
+// normalization): spans are the largest table and these values would be
+// stored twice. Readers put them back from the columns (PromotedResource).
+// Logs and metrics keep them, as their label filters read the arrays.
+func (ri *resourceInfo) dropPromoted(attrs pcommon.Map) {
+	promoted := map[string]string{
+		AttrServiceName: ri.service, AttrPodUID: ri.podUID, AttrPodName: ri.podName,
+		AttrNamespace: ri.namespace, AttrNodeName: ri.node, AttrContainerID: ri.containerID,
+		AttrContainerName: ri.containerName,
+	}
+	ri.keys, ri.values, ri.types = nil, nil, nil
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if col, ok := promoted[k]; ok && v.Type() == pcommon.ValueTypeStr && v.Str() == col && col != "" && col != "unknown_service" {
+			return true
+		}
+		s, t := EncodeValue(v)
+		ri.keys = append(ri.keys, k)
+		ri.values = append(ri.values, s)
+		ri.types = append(ri.types, t)
+		return true
+	})
+}
+
+// PromotedResource adds back to a span's decoded resource the attributes
+// that AppendTraces kept only in their promoted columns (non-empty column,
+// key absent from the arrays).
+func PromotedResource(res map[string]any, service, podUID, podName, namespace, node, containerID, containerName string) map[string]any {
+	if res == nil {
+		res = map[string]any{}
+	}
+	for _, kv := range [...][2]string{
+		{AttrServiceName, service}, {AttrPodUID, podUID}, {AttrPodName, podName}, {AttrNamespace, namespace},
+		{AttrNodeName, node}, {AttrContainerID, containerID}, {AttrContainerName, containerName},
+	} {
+		if _, ok := res[kv[0]]; !ok && kv[1] != "" && !(kv[0] == AttrServiceName && kv[1] == "unknown_service") {
+			res[kv[0]] = kv[1]
+		}
+	}
+	return res
+}
+
 // AppendTraces flattens every span of td into the batch for tenantID.
 func (b *SpanBatch) AppendTraces(tenantID string, td ptrace.Traces) {
 	rss := td.ResourceSpans()
 	for r := 0; r < rss.Len(); r++ {
 		rs := rss.At(r)
 		ri := newResourceInfo(rs.Resource())
+		ri.dropPromoted(rs.Resource().Attributes())
 		sss := rs.ScopeSpans()
 		for s := 0; s < sss.Len(); s++ {
 			ss := sss.At(s)

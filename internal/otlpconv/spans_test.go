@@ -85,7 +85,10 @@ func TestAppendTraces(t *testing.T) {
 		{"link trace", b.LinkTraceIDs[0][0], "09000000000000000000000000000000"},
 		{"retention class", b.RetentionClass[0], DefaultRetentionClass},
 		{"attr", DecodeAttrs(b.AttrKeys[0], b.AttrValues[0], b.AttrTypes[0])["http.status_code"], int64(500)},
-		{"resource attr", DecodeAttrs(b.ResourceKeys[1], b.ResourceValues[1], b.ResourceTypes[1])[AttrPodName], "checkout-abc"},
+		// promoted attributes live in their columns only; readers add them back
+		{"resource attr", DecodeAttrs(b.ResourceKeys[1], b.ResourceValues[1], b.ResourceTypes[1])[AttrPodName], nil},
+		{"promoted back", PromotedResource(DecodeAttrs(b.ResourceKeys[1], b.ResourceValues[1], b.ResourceTypes[1]),
+			b.ServiceName[1], b.PodUID[1], b.PodName[1], b.Namespace[1], b.NodeName[1], b.ContainerID[1], b.ContainerName[1])[AttrPodName], "checkout-abc"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
