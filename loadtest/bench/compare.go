@@ -117,6 +117,7 @@ type server struct {
 	cmd      *exec.Cmd
 	done     chan error
 	grpcAddr string
+	httpAddr string   // aftertrace: /readyz and /metrics
 	headers  []string // telemetrygen --otlp-header values
 	logf     *os.File
 }
@@ -180,23 +181,25 @@ func (s *server) waitHTTP(ctx context.Context, u string) error {
 }
 
 func startGatewayOnly(ctx context.Context, o CompareOptions) (*server, error) {
-	var addrs [3]string
-	for i := range addrs {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		addrs[i] = a
-	}
-	natsPort := addrs[2][strings.LastIndexByte(addrs[2], ':')+1:]
-	s, err := startProcess(ctx, "aftertrace gateway", filepath.Join(o.Dir, "compare-gateway.log"), nil, o.AftertraceBin,
-		"gateway", "--log-level", "warn", "--migrate=false",
-		"--nats-store-dir", filepath.Join(o.Dir, "compare-nats"), "--nats-host", "127.0.0.1", "--nats-port", natsPort,
-		"--grpc-addr", addrs[0], "--http-addr", addrs[1], "--dev-api-key", benchKey)
+	return startGateway(ctx, o, "aftertrace gateway", "compare")
+}
+
+// startGateway runs `aftertrace gateway` alone (embedded NATS, dev key)
+// on free ports with extra flags, and waits until it is ready.
+func startGateway(ctx context.Context, o CompareOptions, name, prefix string, extra ...string) (*server, error) {
+	addrs, err := freeAddrs(3)
 	if err != nil {
 		return nil, err
 	}
-	s.grpcAddr = addrs[0]
+	natsPort := addrs[2][strings.LastIndexByte(addrs[2], ':')+1:]
+	args := append([]string{"gateway", "--log-level", "warn", "--migrate=false",
+		"--nats-store-dir", filepath.Join(o.Dir, prefix+"-nats"), "--nats-host", "127.0.0.1", "--nats-port", natsPort,
+		"--grpc-addr", addrs[0], "--http-addr", addrs[1], "--dev-api-key", benchKey}, extra...)
+	s, err := startProcess(ctx, name, filepath.Join(o.Dir, prefix+"-gateway.log"), nil, o.AftertraceBin, args...)
+	if err != nil {
+		return nil, err
+	}
+	s.grpcAddr, s.httpAddr = addrs[0], addrs[1]
 	s.headers = []string{`Authorization="Bearer ` + benchKey + `"`}
 	if err := s.waitHTTP(ctx, "http://"+addrs[1]+"/readyz"); err != nil {
 		s.stop()
@@ -205,14 +208,22 @@ func startGatewayOnly(ctx context.Context, o CompareOptions) (*server, error) {
 	return s, nil
 }
 
-func startCollector(ctx context.Context, o CompareOptions) (*server, error) {
-	var addrs [3]string
-	for i := range addrs {
+func freeAddrs(n int) ([]string, error) {
+	out := make([]string, n)
+	for i := range out {
 		a, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		addrs[i] = a
+		out[i] = a
+	}
+	return out, nil
+}
+
+func startCollector(ctx context.Context, o CompareOptions) (*server, error) {
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		return nil, err
 	}
 	s, err := startProcess(ctx, "otelcol v0.161.0 (otlp → batch → nop)", filepath.Join(o.Dir, "compare-otelcol.log"),
 		[]string{"OTELCOL_GRPC_ENDPOINT=" + addrs[0], "OTELCOL_HTTP_ENDPOINT=" + addrs[1]},

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -41,34 +39,20 @@ func (r OverloadResult) Factor() float64 {
 // limit spans/s, then offers factor × limit spans/s for d.
 func Overload(ctx context.Context, o CompareOptions, limit, factor float64, connections int, d time.Duration) (OverloadResult, error) {
 	r := OverloadResult{LimitSpansPerSec: limit}
-	var addrs [3]string
-	for i := range addrs {
-		a, err := freeAddr()
-		if err != nil {
-			return r, err
-		}
-		addrs[i] = a
-	}
-	natsPort := addrs[2][strings.LastIndexByte(addrs[2], ':')+1:]
-	s, err := startProcess(ctx, "aftertrace gateway (overload)", filepath.Join(o.Dir, "overload-gateway.log"), nil, o.AftertraceBin,
-		"gateway", "--log-level", "warn", "--migrate=false",
-		"--nats-store-dir", filepath.Join(o.Dir, "overload-nats"), "--nats-host", "127.0.0.1", "--nats-port", natsPort,
-		"--grpc-addr", addrs[0], "--http-addr", addrs[1], "--dev-api-key", benchKey,
-		"--tenant-records-per-second", strconv.FormatFloat(limit, 'f', 0, 64),
-		"--tenant-records-burst", strconv.FormatFloat(limit, 'f', 0, 64)) // the default burst (200k) would absorb the test
+	lim := strconv.FormatFloat(limit, 'f', 0, 64)
+	// the default burst (200k records) would absorb the whole test
+	s, err := startGateway(ctx, o, "aftertrace gateway (overload)", "overload",
+		"--tenant-records-per-second", lim, "--tenant-records-burst", lim)
 	if err != nil {
 		return r, err
 	}
 	defer s.stop()
-	if err := s.waitHTTP(ctx, "http://"+addrs[1]+"/readyz"); err != nil {
-		return r, err
-	}
 	// Our open-loop load generator, not telemetrygen: telemetrygen's SDK
 	// batch processor drops spans client-side when exports are slow, so
 	// it cannot offer a fixed overload.
 	rc := loadgen.DefaultRunConfig()
 	rc.Model = modelConfig(1)
-	rc.Transport, rc.Endpoint, rc.Key = "grpc", addrs[0], benchKey
+	rc.Transport, rc.Endpoint, rc.Key = "grpc", s.grpcAddr, benchKey
 	rc.Rate, rc.Duration, rc.Connections = limit*factor, d, connections
 	rc.Progress = nil
 	st, err := loadgen.Run(ctx, rc)
@@ -77,7 +61,7 @@ func Overload(ctx context.Context, o CompareOptions, limit, factor float64, conn
 	if err != nil {
 		return r, fmt.Errorf("overload load: %w", err)
 	}
-	fams, err := scrape(ctx, "http://"+addrs[1]+"/metrics")
+	fams, err := scrape(ctx, "http://"+s.httpAddr+"/metrics")
 	if err != nil {
 		return r, err
 	}
