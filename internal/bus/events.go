@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -132,14 +131,5 @@ func PublishCorrelate(ctx context.Context, js jetstream.JetStream, tenantID stri
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return unavailable(err)
-		case <-ctx.Done():
-			return unavailable(errors.Join(errors.New("waiting for JetStream acknowledgement"), ctx.Err()))
-		}
-	}
-	return nil
+	return awaitAcks(ctx, futures)
 }

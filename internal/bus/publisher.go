@@ -123,16 +123,7 @@ func (p *Publisher) publish(ctx context.Context, sig Signal, tenantID string, pa
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return unavailable(err)
-		case <-ctx.Done():
-			return unavailable(errors.Join(errors.New("waiting for JetStream acknowledgement"), ctx.Err()))
-		}
-	}
-	return nil
+	return awaitAcks(ctx, futures)
 }
 
 // MessageID is the deterministic Nats-Msg-Id of a payload: a client that
@@ -145,4 +136,19 @@ func MessageID(tenantID string, sig Signal, payload []byte) string {
 	h.Write([]byte{0})
 	h.Write(payload)
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// awaitAcks waits until JetStream acknowledged every publish (stored it),
+// one failed, or ctx ends; failures are retryable for the client.
+func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return unavailable(err)
+		case <-ctx.Done():
+			return unavailable(errors.Join(errors.New("waiting for JetStream acknowledgement"), ctx.Err()))
+		}
+	}
+	return nil
 }
