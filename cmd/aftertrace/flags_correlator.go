@@ -20,4 +20,9 @@ func bindCorrelator(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringSliceVar(&k.Incidents.Types, "incident-types", k.Incidents.Types, "event types that open an incident whatever their severity")
 	fs.Uint8Var(&k.Incidents.GroupMinSeverity, "incident-group-min-severity", k.Incidents.GroupMinSeverity, "events at or above this severity join a related open incident")
 	fs.DurationVar(&k.Incidents.GroupWindow, "incident-group-window", k.Incidents.GroupWindow, "events within this of an incident's events overlap it in time")
+	fs.Float64Var(&k.Incidents.AnomalyMinScore, "incident-anomaly-min-score", k.Incidents.AnomalyMinScore, "an anomaly whose top root-cause candidate scores at least this opens an incident (0: never; a tenant may override it, incident-min-severity and incident-types via /api/v1/incident-rules)")
+	fs.DurationVar(&k.RulesTTL, "incident-rules-refresh", k.RulesTTL, "how often per-tenant incident rules are re-read")
+	fs.DurationVar(&k.Anomalies.Interval, "anomaly-interval", k.Anomalies.Interval, "how often the root-cause analysis looks for anomalies of every tenant with recent spans (0: off)")
+	fs.DurationVar(&k.Anomalies.Window, "anomaly-window", k.Anomalies.Window, "window the anomaly pass analyses (also its de-duplication bucket)")
+	fs.IntVar(&k.Anomalies.MaxTenants, "anomaly-max-tenants", k.Anomalies.MaxTenants, "most tenants analysed per anomaly pass")
 }

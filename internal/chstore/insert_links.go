@@ -25,6 +25,9 @@ type EventLink struct {
 	BusinessKeyNames    []string // parallel to BusinessKeyValues
 	BusinessKeyValues   []string
 	LinkedAtNs          uint64
+	// Class is the retention class of the link (signal "links"); "" is
+	// otlpconv.DefaultRetentionClass.
+	Class string
 }
 
 var eventLinkColumns = []string{
@@ -50,7 +53,10 @@ func (s *Store) InsertEventLinks(ctx context.Context, links []EventLink) error {
 	)
 	for i := range links {
 		l := &links[i]
-		tenant[i], class[i] = l.TenantID, otlpconv.DefaultRetentionClass
+		tenant[i], class[i] = l.TenantID, l.Class
+		if class[i] == "" {
+			class[i] = otlpconv.DefaultRetentionClass
+		}
 		date[i] = time.Unix(0, int64(l.EventTimeNs)).UTC()
 		eventID[i], traceID[i] = string(l.EventID[:]), string(l.TraceID[:])
 		evTime[i], trStart[i], trDur[i], linkedAt[i] = l.EventTimeNs, l.TraceStartNs, l.TraceDurationNs, l.LinkedAtNs

@@ -10,7 +10,7 @@ import (
 
 const eventLinksSQL = `SELECT lower(hex(trace_id)) AS tid, event_time_unix_nano, trace_start_unix_nano, trace_duration_ns,
     match_kind, span_count, root_service, root_name, failed, business_transaction,
-    business_key_names, business_key_values, linked_at_unix_nano
+    business_key_names, business_key_values, linked_at_unix_nano, retention_class
 FROM event_links
 WHERE tenant_id = ? AND event_id = unhex(?)
 ORDER BY trace_start_unix_nano, tid, linked_at_unix_nano DESC
@@ -36,7 +36,7 @@ func (s *Store) LinksOfEvent(ctx context.Context, tenantID string, eventID event
 		)
 		if err := rows.Scan(&tid, &l.EventTimeNs, &l.TraceStartNs, &l.TraceDurationNs, &l.MatchKind, &l.SpanCount,
 			&l.RootService, &l.RootName, &failed, &l.BusinessTransaction, &l.BusinessKeyNames, &l.BusinessKeyValues,
-			&l.LinkedAtNs); err != nil {
+			&l.LinkedAtNs, &l.Class); err != nil {
 			return nil, readErr(ctx, "links of event: scan", err)
 		}
 		if err := decodeHexID(l.TraceID[:], tid); err != nil {

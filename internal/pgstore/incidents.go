@@ -19,6 +19,12 @@ const (
 	IncidentResolved     = "resolved"
 )
 
+// Incident kinds: what opened the incident.
+const (
+	IncidentKindEvent   = "event"   // a container event crossed the severity rule
+	IncidentKindAnomaly = "anomaly" // the correlator's root-cause analysis found an anomaly above the score threshold
+)
+
 // Outcomes of RecordIncidentEvent.
 const (
 	IncidentOutcomeOpened  = "opened"  // the event opened a new incident
@@ -31,6 +37,7 @@ const (
 type Incident struct {
 	ID             string
 	TenantID       string
+	Kind           string // IncidentKindEvent or IncidentKindAnomaly
 	Title          string
 	Status         string
 	Severity       uint8
@@ -60,6 +67,10 @@ type IncidentEvent struct {
 	PodName     string
 	PodUID      string
 	ContainerID string
+	// Score and Summary describe an anomaly record (Type "anomaly"): the
+	// root-cause candidate's score and its evidence in plain language.
+	Score   float64
+	Summary string
 }
 
 // IncidentChange is one entry of an incident's history.
@@ -75,6 +86,7 @@ type IncidentChange struct {
 // IncidentInput is an event the correlator offers for grouping.
 type IncidentInput struct {
 	TenantID string
+	Kind     string // of an incident this opens; "" is IncidentKindEvent
 	Event    IncidentEvent
 	// Services is the event's own service(s); Neighbors the services
 	// directly connected to them in the service graph of its traces.
@@ -87,7 +99,7 @@ type IncidentInput struct {
 
 const incidentColumns = `i.id, i.tenant_id, i.title, i.status, i.severity, i.namespace, i.workload, i.services,
     i.first_event_at, i.last_event_at, i.opened_at, i.updated_at, i.acknowledged_at, coalesce(i.acknowledged_by, ''),
-    i.resolved_at, coalesce(i.resolved_by, ''), (SELECT count(*) FROM incident_events e WHERE e.incident_id = i.id)`
+    i.resolved_at, coalesce(i.resolved_by, ''), (SELECT count(*) FROM incident_events e WHERE e.incident_id = i.id), i.kind`
 
 func scanIncident(row pgx.Row) (Incident, error) {
 	var (
@@ -97,7 +109,7 @@ func scanIncident(row pgx.Row) (Incident, error) {
 	)
 	err := row.Scan(&in.ID, &in.TenantID, &in.Title, &in.Status, &sev, &in.Namespace, &in.Workload, &in.Services,
 		&in.FirstEventAt, &in.LastEventAt, &in.OpenedAt, &in.UpdatedAt, &in.AcknowledgedAt, &in.AcknowledgedBy,
-		&in.ResolvedAt, &in.ResolvedBy, &n)
+		&in.ResolvedAt, &in.ResolvedBy, &n, &in.Kind)
 	in.Severity, in.EventCount = uint8(sev), int(n)
 	return in, err
 }
@@ -151,13 +163,17 @@ func (s *Store) RecordIncidentEvent(ctx context.Context, in IncidentInput) (inci
 		return "", IncidentOutcomeNone, nil
 	default:
 		outcome, incidentID = IncidentOutcomeOpened, ev.EventID
+		kind := in.Kind
+		if kind == "" {
+			kind = IncidentKindEvent
+		}
 		services := slices.Clone(nonNilStrings(in.Services))
 		slices.Sort(services)
 		services = slices.Compact(services)
 		if _, err := tx.Exec(ctx, `INSERT INTO incidents
-			(id, tenant_id, title, status, severity, namespace, workload, services, first_event_at, last_event_at)
-			VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING`,
-			incidentID, in.TenantID, in.Title, int16(ev.Severity), ev.Namespace, ev.Workload, services, ev.EventTime); err != nil {
+			(id, tenant_id, kind, title, status, severity, namespace, workload, services, first_event_at, last_event_at)
+			VALUES ($1, $2, $9, $3, 'open', $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING`,
+			incidentID, in.TenantID, in.Title, int16(ev.Severity), ev.Namespace, ev.Workload, services, ev.EventTime, kind); err != nil {
 			return "", "", dbErr(err, "record incident event: open")
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO incident_history (incident_id, actor, action, status_from, status_to, note)
@@ -166,10 +182,10 @@ func (s *Store) RecordIncidentEvent(ctx context.Context, in IncidentInput) (inci
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO incident_events
-		(tenant_id, event_id, incident_id, event_time, type, severity, reason, namespace, workload, pod_name, pod_uid, container_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (tenant_id, event_id) DO NOTHING`,
+		(tenant_id, event_id, incident_id, event_time, type, severity, reason, namespace, workload, pod_name, pod_uid, container_id, score, summary)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (tenant_id, event_id) DO NOTHING`,
 		in.TenantID, ev.EventID, incidentID, ev.EventTime, ev.Type, int16(ev.Severity), ev.Reason, ev.Namespace,
-		ev.Workload, ev.PodName, ev.PodUID, ev.ContainerID); err != nil {
+		ev.Workload, ev.PodName, ev.PodUID, ev.ContainerID, ev.Score, ev.Summary); err != nil {
 		return "", "", dbErr(err, "record incident event: add")
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -229,7 +245,7 @@ func (s *Store) GetIncident(ctx context.Context, tenantID, id string) (Incident,
 // IncidentEvents returns the events of an incident by time (at most
 // MaxPageSize).
 func (s *Store) IncidentEvents(ctx context.Context, tenantID, id string) ([]IncidentEvent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT event_id, event_time, type, severity, reason, namespace, workload, pod_name, pod_uid, container_id
+	rows, err := s.pool.Query(ctx, `SELECT event_id, event_time, type, severity, reason, namespace, workload, pod_name, pod_uid, container_id, score, summary
 		FROM incident_events WHERE tenant_id = $1 AND incident_id = $2 ORDER BY event_time, event_id LIMIT $3`, tenantID, id, MaxPageSize)
 	if err != nil {
 		return nil, dbErr(err, "incident events")
@@ -239,7 +255,7 @@ func (s *Store) IncidentEvents(ctx context.Context, tenantID, id string) ([]Inci
 			e   IncidentEvent
 			sev int16
 		)
-		err := r.Scan(&e.EventID, &e.EventTime, &e.Type, &sev, &e.Reason, &e.Namespace, &e.Workload, &e.PodName, &e.PodUID, &e.ContainerID)
+		err := r.Scan(&e.EventID, &e.EventTime, &e.Type, &sev, &e.Reason, &e.Namespace, &e.Workload, &e.PodName, &e.PodUID, &e.ContainerID, &e.Score, &e.Summary)
 		e.Severity = uint8(sev)
 		return e, err
 	})

@@ -224,6 +224,8 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 			Correlations:         correlations(store),
 			BusinessTransactions: ten.businessTransactions(),
 			Incidents:            ten.incidents(),
+			IncidentRules:        ten.incidentRules(),
+			IncidentRuleDefaults: incidentRuleDefaults(a.cfg.Correlator),
 			Retention:            a.ret.api(),
 		})
 		if err != nil {

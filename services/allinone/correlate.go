@@ -2,11 +2,13 @@ package allinone
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
+	"github.com/aftertrace/aftertrace/internal/retention"
 	"github.com/aftertrace/aftertrace/services/api"
 	"github.com/aftertrace/aftertrace/services/correlator"
 )
@@ -33,22 +35,62 @@ func (a *App) buildCorrelator(ctx context.Context, js jetstream.JetStream, store
 	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer || a.cfg.Roles.API {
 		cfg.OpsAddr = "" // the other services already serve /metrics for this process
 	}
+	log := a.log.With("service", "correlator")
 	deps := correlator.Deps{
-		Logger:   a.log.With("service", "correlator"),
+		Logger:   log,
 		JS:       js,
 		Traces:   store,
 		Registry: a.deps.Registry,
 		Streams:  a.cfg.Streams,
+		RCA:      newRCA(store, log.With("part", "anomalies")),
+		Tenants:  store,
 	}
+	release := closePG
 	if pg != nil {
-		deps.Definitions, deps.Incidents = pg, pg
+		deps.Definitions, deps.Incidents, deps.Rules = pg, pg, pg
+		cls, stop := a.linkClassifier(ctx, pg, log)
+		deps.Classifier = cls
+		release = func() { stop(); closePG() }
 	}
 	var err error
 	if a.Correlator, err = correlator.New(cfg, deps); err != nil {
-		closePG()
+		release()
 		return noop, err
 	}
-	return closePG, nil
+	return release, nil
+}
+
+// linkClassifier is the retention classifier of event links: the
+// writer's when this process runs one, else its own, refreshed until the
+// returned stop is called.
+func (a *App) linkClassifier(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (correlator.Classifier, func()) {
+	if a.ret != nil && a.ret.classifier != nil {
+		return a.ret.classifier, func() {}
+	}
+	cls := retention.NewClassifier(pg, log)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = cls.Run(rctx, policyRefresh)
+	}()
+	return cls, func() { cancel(); <-done }
+}
+
+// incidentRules is the store behind /api/v1/incident-rules, or nil
+// without Postgres.
+func (t *tenancy) incidentRules() api.IncidentRuleStore {
+	if t.store == nil {
+		return nil
+	}
+	return t.store
+}
+
+// incidentRuleDefaults is what /api/v1/incident-rules shows for a tenant
+// without rules of its own: the correlator's configured rule.
+func incidentRuleDefaults(c correlator.Config) pgstore.IncidentRules {
+	r := c.Incidents
+	return pgstore.IncidentRules{MinSeverity: r.MinSeverity, EventTypes: r.Types, AnomalyMinScore: r.AnomalyMinScore}
 }
 
 // correlations is the API's view of event links, or nil without ClickHouse.

@@ -47,6 +47,7 @@ func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *te
 	cfg.NATSURL = env.NATSURL
 	cfg.PostgresDSN = env.PostgresDSN
 	cfg.DevAPIKey = testKey
+	cfg.Correlator.Anomalies.Interval = 0 // no periodic anomaly incidents unless a test asks for them
 	if opt.cfg != nil {
 		opt.cfg(&cfg)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/ops"
+	"github.com/aftertrace/aftertrace/internal/pgstore"
 )
 
 // Store reads traces; implemented by *chstore.Store.
@@ -78,6 +79,12 @@ type Deps struct {
 	Correlations         Correlations
 	BusinessTransactions BusinessTransactions
 	Incidents            Incidents
+
+	// IncidentRules serves GET/PUT /api/v1/incident-rules (nil answers
+	// 503); IncidentRuleDefaults is what GET shows for a tenant without
+	// rules of its own (the correlator's configured rule).
+	IncidentRules        IncidentRuleStore
+	IncidentRuleDefaults pgstore.IncidentRules
 }
 
 // Service is the query API server. Create it with New, then call Run (or
@@ -207,6 +214,7 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 		s.eventRoutes(r, deps.Events)
 		s.bizTxRoutes(r, deps.BusinessTransactions)
 		s.incidentRoutes(r, deps.Incidents, deps.Correlations)
+		s.incidentRuleRoutes(r, deps.IncidentRules, deps.IncidentRuleDefaults)
 	})
 	if deps.Admin != nil && deps.AdminKey != "" {
 		s.adminRoutes(r, deps.Admin, deps.AdminKey)

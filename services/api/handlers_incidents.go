@@ -40,6 +40,7 @@ const (
 
 type incidentJSON struct {
 	ID             string   `json:"id"`
+	Kind           string   `json:"kind"`
 	Title          string   `json:"title"`
 	Status         string   `json:"status"`
 	Severity       uint8    `json:"severity"`
@@ -70,6 +71,9 @@ type incidentEventJSON struct {
 	PodName      string `json:"podName"`
 	PodUID       string `json:"podUid"`
 	ContainerID  string `json:"containerId"`
+	// Score and Summary: anomaly records (type "anomaly") only.
+	Score   float64 `json:"score,omitempty"`
+	Summary string  `json:"summary,omitempty"`
 }
 
 type incidentChangeJSON struct {
@@ -113,7 +117,7 @@ func toIncidentJSON(in pgstore.Incident) incidentJSON {
 		svcs = []string{}
 	}
 	return incidentJSON{
-		ID: in.ID, Title: in.Title, Status: in.Status, Severity: in.Severity, SeverityText: events.SeverityName(in.Severity),
+		ID: in.ID, Kind: in.Kind, Title: in.Title, Status: in.Status, Severity: in.Severity, SeverityText: events.SeverityName(in.Severity),
 		Namespace: in.Namespace, Workload: in.Workload, Services: svcs, EventCount: in.EventCount,
 		FirstEventAt: rfc3339(in.FirstEventAt), LastEventAt: rfc3339(in.LastEventAt), OpenedAt: rfc3339(in.OpenedAt),
 		UpdatedAt: rfc3339(in.UpdatedAt), AcknowledgedAt: optTime(in.AcknowledgedAt), AcknowledgedBy: in.AcknowledgedBy,
@@ -229,7 +233,7 @@ func (h incidentHandlers) get(r *http.Request, tenantID string) (any, error) {
 		out.Events[i] = incidentEventJSON{
 			EventID: e.EventID, Time: rfc3339(e.EventTime), Type: e.Type, Severity: e.Severity,
 			SeverityText: events.SeverityName(e.Severity), Reason: e.Reason, Namespace: e.Namespace, Workload: e.Workload,
-			PodName: e.PodName, PodUID: e.PodUID, ContainerID: e.ContainerID,
+			PodName: e.PodName, PodUID: e.PodUID, ContainerID: e.ContainerID, Score: e.Score, Summary: e.Summary,
 		}
 		c := affectedContainerJSON{ContainerID: e.ContainerID, PodUID: e.PodUID, PodName: e.PodName, Namespace: e.Namespace, Workload: e.Workload}
 		if !seenC[c] {

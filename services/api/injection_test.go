@@ -138,6 +138,7 @@ func TestInjectionProbes(t *testing.T) {
 		Correlations:         store,
 		BusinessTransactions: pg,
 		Incidents:            pg,
+		IncidentRules:        pg,
 		Retention:            pg,
 		Auth:                 authn.NewStatic(map[string]authn.Tenant{"k1": {ID: "t1"}}),
 		RCA:                  rca.New(rca.CHSource{Conn: store.Conn()}, rca.DefaultConfig()),

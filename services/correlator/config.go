@@ -33,8 +33,21 @@ type Config struct {
 	RetryMin          time.Duration // first retry delay after a storage failure
 	RetryMax          time.Duration // longest retry delay
 	DefinitionsTTL    time.Duration // business transaction definitions are re-read this often per tenant
+	RulesTTL          time.Duration // per-tenant incident rules are re-read this often per tenant
 
 	Incidents IncidentRule
+	Anomalies AnomalyConfig
+}
+
+// AnomalyConfig tunes the periodic anomaly pass: every Interval the
+// root-cause engine analyses the last Window of every tenant that had
+// spans in it, and an incident of kind "anomaly" opens (or the anomaly
+// joins a related incident) when the top candidate's score reaches the
+// tenant's anomaly threshold (IncidentRule.AnomalyMinScore).
+type AnomalyConfig struct {
+	Interval   time.Duration // 0: no anomaly pass
+	Window     time.Duration // analysed window, ending Settle before now; also the idempotency bucket
+	MaxTenants int           // tenants analysed per pass (the rest are skipped and counted)
 }
 
 // IncidentRule says when an event opens an incident and which events join one.
@@ -43,6 +56,9 @@ type IncidentRule struct {
 	Types            []string      // events of these types open one whatever their severity
 	GroupMinSeverity uint8         // events at or above join a related open incident
 	GroupWindow      time.Duration // events within this of an incident's events overlap it in time
+	// AnomalyMinScore: an anomaly whose top root-cause candidate scores at
+	// least this opens an incident; 0: anomalies never do.
+	AnomalyMinScore float64
 }
 
 // Opens reports whether ev crosses the rule.
@@ -67,12 +83,15 @@ func DefaultConfig() Config {
 		RetryMin:          200 * time.Millisecond,
 		RetryMax:          10 * time.Second,
 		DefinitionsTTL:    30 * time.Second,
+		RulesTTL:          30 * time.Second,
 		Incidents: IncidentRule{
 			MinSeverity:      events.SeverityError,
 			Types:            []string{events.TypeOOMKilled, events.TypeCrashLoop, events.TypeEvicted},
 			GroupMinSeverity: events.SeverityWarning,
 			GroupWindow:      15 * time.Minute,
+			AnomalyMinScore:  DefaultAnomalyMinScore,
 		},
+		Anomalies: AnomalyConfig{Interval: time.Minute, Window: 10 * time.Minute, MaxTenants: 1000},
 	}
 }
 
@@ -111,6 +130,23 @@ func (c Config) Validate() error {
 	}
 	if c.Incidents.GroupWindow < 0 {
 		errs = append(errs, errors.New("correlator incident group window: must not be negative"))
+	}
+	if c.RulesTTL < 0 {
+		errs = append(errs, errors.New("correlator incident rules ttl: must not be negative"))
+	}
+	if !(c.Incidents.AnomalyMinScore >= 0) {
+		errs = append(errs, errors.New("correlator anomaly min score: must not be negative (0: anomalies never open incidents)"))
+	}
+	if c.Anomalies.Interval < 0 {
+		errs = append(errs, errors.New("correlator anomaly interval: must not be negative (0: off)"))
+	}
+	if c.Anomalies.Interval > 0 {
+		if c.Anomalies.Window < 2*time.Minute || c.Anomalies.Window > 24*time.Hour {
+			errs = append(errs, errors.New("correlator anomaly window: must be from 2m to 24h"))
+		}
+		if c.Anomalies.MaxTenants < 1 {
+			errs = append(errs, errors.New("correlator anomaly max tenants: must be at least 1"))
+		}
 	}
 	return errors.Join(errs...)
 }

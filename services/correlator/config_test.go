@@ -3,6 +3,7 @@ package correlator
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aftertrace/aftertrace/internal/chstore"
 )
@@ -13,8 +14,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 	c := DefaultConfig()
 	c.Durable, c.Workers, c.MaxTracesPerEvent, c.RetryMin = "", 0, 0, 0
+	c.Anomalies.Window, c.Anomalies.MaxTenants, c.Incidents.AnomalyMinScore = time.Second, 0, -1
 	err := c.Validate()
-	for _, want := range []string{"durable", "workers", "max traces", "retry"} {
+	for _, want := range []string{"durable", "workers", "max traces", "retry", "anomaly window", "anomaly max tenants", "anomaly min score"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}

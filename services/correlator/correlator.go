@@ -23,6 +23,8 @@ import (
 	"github.com/aftertrace/aftertrace/internal/events"
 	"github.com/aftertrace/aftertrace/internal/ops"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
+	"github.com/aftertrace/aftertrace/internal/rca"
+	"github.com/aftertrace/aftertrace/internal/retention"
 )
 
 // TraceStore finds and stores links (implemented by *chstore.Store).
@@ -44,10 +46,28 @@ type Incidents interface {
 	RecordIncidentEvent(ctx context.Context, in pgstore.IncidentInput) (incidentID, outcome string, err error)
 }
 
+// Rules reads a tenant's incident rules, which replace the configured
+// IncidentRule's MinSeverity, Types and AnomalyMinScore for it
+// (implemented by *pgstore.Store; ok false: the tenant has none).
+type Rules interface {
+	IncidentRules(ctx context.Context, tenantID string) (r pgstore.IncidentRules, ok bool, err error)
+}
+
+// Classifier picks the retention class of a row (implemented by
+// *retention.Classifier); links use signal "links" with the event's
+// namespace and workload.
+type Classifier interface {
+	Class(tenantID string, signal retention.Signal, namespace, service string) string
+}
+
 var (
 	_ TraceStore  = (*chstore.Store)(nil)
 	_ Definitions = (*pgstore.Store)(nil)
 	_ Incidents   = (*pgstore.Store)(nil)
+	_ Rules       = (*pgstore.Store)(nil)
+	_ Classifier  = (*retention.Classifier)(nil)
+	_ RootCauses  = (*rca.Engine)(nil)
+	_ SpanTenants = (*chstore.Store)(nil)
 )
 
 // Deps are the correlator's collaborators.
@@ -57,6 +77,10 @@ type Deps struct {
 	Traces      TraceStore          // required
 	Definitions Definitions         // nil: only business.transaction attributes classify traces
 	Incidents   Incidents           // nil: no incidents
+	Rules       Rules               // nil: the configured IncidentRule for every tenant
+	Classifier  Classifier          // nil: links get the default retention class
+	RCA         RootCauses          // nil (or Tenants nil, or Incidents nil): no anomaly pass
+	Tenants     SpanTenants
 	Registry    *prometheus.Registry
 	Streams     bus.StreamConfig
 	Now         func() time.Time // nil: time.Now
@@ -74,6 +98,9 @@ type Service struct {
 
 	defsMu sync.Mutex
 	defs   map[string]cachedDefs
+
+	rulesMu sync.Mutex
+	rules   map[string]cachedRule
 }
 
 type cachedDefs struct {
@@ -92,7 +119,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry), now: deps.Now, defs: map[string]cachedDefs{}}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry), now: deps.Now, defs: map[string]cachedDefs{}, rules: map[string]cachedRule{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -144,6 +171,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 		return s.consume(gctx)
 	})
+	g.Go(func() error { return s.anomalyLoop(gctx) })
 	return g.Wait()
 }
 

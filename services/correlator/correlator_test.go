@@ -33,6 +33,13 @@ type harness struct {
 
 func startHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return startHarnessWith(t, cfg, nil)
+}
+
+// startHarnessWith is startHarness with a hook that may change the
+// correlator's deps before it starts (the stores are open by then).
+func startHarnessWith(t *testing.T, cfg Config, tweak func(h *harness, d *Deps)) *harness {
+	t.Helper()
 	env := testenv.Get(t)
 	chCfg := chstore.DefaultConfig()
 	chCfg.Addr, chCfg.Database = env.ClickHouseAddr, env.ClickHouseDB
@@ -59,7 +66,11 @@ func startHarness(t *testing.T, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{ch: ch, pg: pg, js: js, reg: prometheus.NewRegistry()}
-	h.svc, err = New(cfg, Deps{JS: js, Traces: ch, Definitions: pg, Incidents: pg, Registry: h.reg, Streams: bus.DefaultStreamConfig()})
+	deps := Deps{JS: js, Traces: ch, Definitions: pg, Incidents: pg, Rules: pg, Registry: h.reg, Streams: bus.DefaultStreamConfig()}
+	if tweak != nil {
+		tweak(h, &deps)
+	}
+	h.svc, err = New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +174,8 @@ func testConfig() Config {
 	cfg.Settle = 0
 	cfg.Workers = 2
 	cfg.DefinitionsTTL = 0
+	cfg.RulesTTL = 0
+	cfg.Anomalies.Interval = 0
 	cfg.RetryMin, cfg.RetryMax = 10*time.Millisecond, 100*time.Millisecond
 	return cfg
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/events"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
+	"github.com/aftertrace/aftertrace/internal/retention"
 )
 
 // correlate links one event to its traces and offers it to incident
@@ -28,6 +29,7 @@ func (s *Service) correlate(ctx context.Context, tenant string, ev *events.Event
 			return err
 		}
 		services, neighbors = svcs, nbrs
+		s.classifyLinks(tenant, ev, links, services)
 		if len(links) > 0 {
 			if err := s.deps.Traces.InsertEventLinks(ctx, links); err != nil {
 				return fmt.Errorf("store links of event %s: %w", ev.ID, err)
@@ -217,17 +219,43 @@ func (s *Service) classifier(ctx context.Context, tenant string) (*biztx.Classif
 	return c.c, nil
 }
 
-// incident offers the event to incident grouping.
+// eventWorkload is the event's workload, else the one service of its
+// spans on the event's container or pod.
+func eventWorkload(ev *events.Event, services []string) string {
+	if ev.Workload == "" && len(services) == 1 {
+		return services[0]
+	}
+	return ev.Workload
+}
+
+// classifyLinks gives the links of an event their retention class: signal
+// links, the event's namespace and workload (like the writer classifies
+// the event itself, with the service of its spans when it names no
+// workload).
+func (s *Service) classifyLinks(tenant string, ev *events.Event, links []chstore.EventLink, services []string) {
+	if s.deps.Classifier == nil || len(links) == 0 {
+		return
+	}
+	class := s.deps.Classifier.Class(tenant, retention.SignalLinks, ev.Namespace, eventWorkload(ev, services))
+	for i := range links {
+		links[i].Class = class
+	}
+}
+
+// incident offers the event to incident grouping under the tenant's rule.
 func (s *Service) incident(ctx context.Context, tenant string, ev *events.Event, services, neighbors []string) error {
-	rule := s.cfg.Incidents
-	opens := rule.Opens(ev)
-	if s.deps.Incidents == nil || (!opens && ev.Severity < rule.GroupMinSeverity) {
+	if s.deps.Incidents == nil {
 		return nil
 	}
-	workload := ev.Workload
-	if workload == "" && len(services) == 1 {
-		workload = services[0]
+	rule, err := s.rule(ctx, tenant)
+	if err != nil {
+		return err
 	}
+	opens := rule.Opens(ev)
+	if !opens && ev.Severity < rule.GroupMinSeverity {
+		return nil
+	}
+	workload := eventWorkload(ev, services)
 	if workload == "" {
 		workload = ev.PodName
 	}
@@ -241,6 +269,7 @@ func (s *Service) incident(ctx context.Context, tenant string, ev *events.Event,
 	}
 	in := pgstore.IncidentInput{
 		TenantID: tenant,
+		Kind:     pgstore.IncidentKindEvent,
 		Event: pgstore.IncidentEvent{
 			EventID: ev.ID.String(), EventTime: time.Unix(0, int64(ev.TimeUnixNano)).UTC(), Type: ev.Type,
 			Severity: ev.Severity, Reason: ev.Reason, Namespace: ev.Namespace, Workload: workload,

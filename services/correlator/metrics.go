@@ -8,6 +8,8 @@ type metrics struct {
 	links     prometheus.Counter     // links written
 	truncated prometheus.Counter     // events whose traces were cut at MaxTracesPerEvent
 	incidents *prometheus.CounterVec // events by incident outcome: opened, grouped, known, none
+	anomalies *prometheus.CounterVec // tenant analyses of the anomaly pass by outcome
+	passes    prometheus.Counter     // anomaly passes completed
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +29,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		incidents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aftertrace_correlator_incident_events_total", Help: "Events offered to incident grouping, by outcome.",
 		}, []string{"outcome"}),
+		anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_correlator_anomaly_checks_total",
+			Help: "Tenant analyses of the anomaly pass, by outcome (opened, grouped, known: an incident was opened, joined or already had this anomaly; below: top score under the threshold; none: no candidate; disabled: threshold 0; skipped: over max tenants; error).",
+		}, []string{"outcome"}),
+		passes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aftertrace_correlator_anomaly_passes_total", Help: "Anomaly passes completed.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.events, m.links, m.truncated, m.incidents)
+		reg.MustRegister(m.messages, m.events, m.links, m.truncated, m.incidents, m.anomalies, m.passes)
 	}
 	return m
 }
