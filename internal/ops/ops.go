@@ -4,9 +4,14 @@
 package ops
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -52,3 +57,42 @@ func Register(mux interface {
 
 // Routes lists the paths Register adds, for route-coverage tests.
 var Routes = []string{"/healthz", "/readyz", "/metrics", "/debug/pprof/"}
+
+// Server serves the ops routes of a service that has no HTTP server of
+// its own (writer, correlator) on a listener it was given.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// NewServer prepares the ops routes on ln; nil ln gives a Server whose
+// methods do nothing.
+func NewServer(ln net.Listener, reg *prometheus.Registry, ready *Readiness) *Server {
+	if ln == nil {
+		return &Server{}
+	}
+	mux := http.NewServeMux()
+	Register(mux, reg, ready)
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+}
+
+// Serve blocks until Shutdown; nil after a Shutdown.
+func (s *Server) Serve() error {
+	if s.srv == nil {
+		return nil
+	}
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("ops server: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops Serve, waiting up to a second for scrapes in progress.
+func (s *Server) Shutdown(ctx context.Context) {
+	if s.srv == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(sctx)
+}

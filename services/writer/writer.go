@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -111,26 +110,17 @@ func (s *Service) OpsAddr() string {
 // for redelivery.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	var srv *http.Server
-	if s.opsLn != nil {
-		mux := http.NewServeMux()
-		ops.Register(mux, s.deps.Registry, &s.ready)
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		g.Go(func() error {
-			if err := srv.Serve(s.opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("writer ops server: %w", err)
-			}
-			return nil
-		})
-	}
+	srv := ops.NewServer(s.opsLn, s.deps.Registry, &s.ready)
+	g.Go(func() error {
+		if err := srv.Serve(); err != nil {
+			return fmt.Errorf("writer: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		defer func() {
 			s.ready.Set(false)
-			if srv != nil {
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-				defer cancel()
-				_ = srv.Shutdown(sctx)
-			}
+			srv.Shutdown(ctx)
 		}()
 		return s.consume(gctx)
 	})
