@@ -13,7 +13,14 @@ import (
 // CHSource reads the signals from the Aftertrace ClickHouse tables. Every
 // aggregation runs in ClickHouse (18.16-compatible SQL: buckets are
 // intDiv(ns, step) * step).
-type CHSource struct{ Conn driver.Conn }
+type CHSource struct {
+	Conn driver.Conn
+	// NoSpanCache computes every span bucket with the self-join instead of
+	// reusing the buckets stored in rca_span_stats (see span_cache.go).
+	NoSpanCache bool
+	// Now is the clock deciding which buckets have settled (nil: time.Now).
+	Now func() time.Time
+}
 
 var _ Source = CHSource{}
 
@@ -45,8 +52,7 @@ func nsFilter(r Range, args []any) (string, []any) {
 // ClickHouse 18.16); a collision among the window's spans (odds ≈ n²/2⁶⁵)
 // would only misattribute one span's children.
 const spanStatsSQL = `
-SELECT sig, svc, pod, op, caller, caller_pod, b, count() AS n, sum(err) AS errs,
-       quantile(0.5)(self) AS p50, quantile(0.9)(self) AS p90
+SELECT sig, svc, pod, op, caller, caller_pod, b, count() AS n, sum(err) AS errs, quantile(0.9)(self) AS p90
 FROM (
   SELECT if(child_svcs = 1 AND child_svc != service_name, 'inbound', 'self') AS sig,
          if(sig = 'inbound', child_svc, service_name) AS svc,
@@ -71,13 +77,15 @@ FROM (
 )
 GROUP BY sig, svc, pod, op, caller, caller_pod, b`
 
-// SpanStats implements Source.
-func (c CHSource) SpanStats(ctx context.Context, r Range) ([]SpanStat, error) {
+// spanStatsRange computes the span statistics of the spans starting in
+// [from, to) with the self-join; children are looked for in
+// [childFrom, to + childMargin).
+func (c CHSource) spanStatsRange(ctx context.Context, r Range, from, to, childFrom time.Time) ([]SpanStat, error) {
 	step := uint64(r.Step)
-	args := []any{step, step, r.TenantID, secs(r.From), secs(r.To)}
+	args := []any{step, step, r.TenantID, secs(from), secs(to)}
 	ns1, args := nsFilter(r, args)
-	// children may start a little after the window's last parent
-	args = append(args, r.TenantID, secs(r.From), secs(r.To.Add(time.Minute)))
+	// children may start a little after the range's last parent
+	args = append(args, r.TenantID, secs(childFrom), secs(to.Add(childMargin)))
 	ns2, args := nsFilter(r, args)
 	rows, err := c.Conn.Query(ctx, fmt.Sprintf(spanStatsSQL, ns1, ns2), args...)
 	if err != nil {
@@ -88,7 +96,7 @@ func (c CHSource) SpanStats(ctx context.Context, r Range) ([]SpanStat, error) {
 	for rows.Next() {
 		var s SpanStat
 		var b uint64
-		if err := rows.Scan(&s.Kind, &s.Service, &s.Pod, &s.Operation, &s.Caller, &s.CallerPod, &b, &s.Count, &s.Errors, &s.P50, &s.P90); err != nil {
+		if err := rows.Scan(&s.Kind, &s.Service, &s.Pod, &s.Operation, &s.Caller, &s.CallerPod, &b, &s.Count, &s.Errors, &s.P90); err != nil {
 			return nil, fmt.Errorf("rca: span stats: %w", err)
 		}
 		s.T = int64(b)

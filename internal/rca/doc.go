@@ -15,10 +15,19 @@
 // Judging one signal (stats.go): the verdict is the deviation sustained
 // over two window buckets, not a single spike; a value the history already
 // reached in two or more buckets is bounded by how often it was reached
-// (quantized and bursty signals have a tiny MAD); large z-scores are
+// (quantized and bursty signals have a tiny MAD), and a value a little
+// beyond the history's largest by how rare the history's own tail makes
+// it (an exponential tail over the upper quartile); large z-scores are
 // compressed logarithmically so they still order by size. Combining
-// signals (score.go): signals whose series correlate strongly count as one
-// piece of evidence; removing what peers share never flips a signal's
+// signals (score.go): signals whose series correlate strongly, and metrics
+// whose names mark them as quantiles or derived forms of one quantity
+// (…_p90/…_p99, …_usage/…_usage_rate), count as one piece of evidence;
+// removing what peers share never flips a signal's
 // direction; a callee that merely does less (its signals fell) passes half
 // of that evidence to its callers and does not explain (demote) them.
+//
+// Cost: the span statistics need a self-join of the spans; settled buckets
+// are stored in rca_span_stats and reused while their span count is
+// unchanged (span_cache.go), so an analysis joins only its window and what
+// is new.
 package rca

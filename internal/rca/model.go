@@ -65,7 +65,7 @@ type SpanStat struct {
 	T         int64 // bucket start, unix ns
 	Count     uint64
 	Errors    uint64
-	P50, P90  float64 // ns
+	P90       float64 // p90 of the span's own time (SpanSelf) or of the gap (SpanInbound), ns
 }
 
 // MetricStat is the mean of one pod metric in one time bucket.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -631,6 +632,9 @@ const redundantCorr = 0.9
 // findings' series (same or opposite direction).
 func redundant(f finding, counted []finding) bool {
 	for _, c := range counted {
+		if f.kind == "metric" && c.kind == "metric" && variants(f.what, c.what) {
+			return true
+		}
 		if r, ok := correlation(f.series, c.series); ok && math.Abs(r) >= redundantCorr {
 			return true
 		}
@@ -722,4 +726,51 @@ func upstreamDrops(list []ranked, callees map[string]map[string]bool) {
 		c.Evidence = append(c.Evidence, Evidence{Kind: "propagation", Z: round2(cr),
 			Summary: fmt.Sprintf("its callees %s are doing less than usual (their signals fell): the change likely starts in their caller", strings.Join(from[svc], ", "))})
 	}
+}
+
+// variants reports whether two metric names name one quantity: names are
+// built from tokens (separated by '.', '_', '-', '/'), quantiles of one
+// distribution differ only in a last percentile token (p90, p99, q0.5 →
+// a letter and digits, or digits), and a derived form (a rate, a ratio, a
+// percentage of a limit) appends one token to the base name. Both are
+// naming conventions (OpenTelemetry, Prometheus), not names.
+func variants(a, b string) bool {
+	ta, tb := nameTokens(a), nameTokens(b)
+	if len(ta) < 2 || len(tb) < 2 {
+		return false
+	}
+	if len(ta) > len(tb) {
+		ta, tb = tb, ta
+	}
+	if len(tb) == len(ta)+1 {
+		return slices.Equal(ta, tb[:len(ta)])
+	}
+	if len(ta) != len(tb) {
+		return false
+	}
+	n := len(ta) - 1
+	return slices.Equal(ta[:n], tb[:n]) && quantileToken(ta[n]) && quantileToken(tb[n])
+}
+
+func nameTokens(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == '.' || r == '_' || r == '-' || r == '/' })
+}
+
+// quantileToken: "p99", "q5", "99", "p999" — an optional letter and digits.
+func quantileToken(t string) bool {
+	if t == "" {
+		return false
+	}
+	if t[0] < '0' || t[0] > '9' {
+		t = t[1:]
+	}
+	if t == "" {
+		return false
+	}
+	for _, r := range t {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

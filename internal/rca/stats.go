@@ -128,7 +128,7 @@ func judgeFloor(history []float64, window []point, floor float64) (a anomaly, ok
 	zs := make([]float64, len(window))
 	peak := 0
 	for i, p := range window {
-		zs[i] = clampZ(seen(history, p.V, b.z(p.V)))
+		zs[i] = clampZ(tailBound(history, p.V, seen(history, p.V, b.z(p.V))))
 		if math.Abs(zs[i]) > math.Abs(zs[peak]) {
 			peak = i
 		}
@@ -186,3 +186,58 @@ func seen(history []float64, x, z float64) float64 {
 
 // normQuantile is the standard normal quantile function.
 func normQuantile(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
+
+// tailMin is the fewest history points from which the tail of a signal is
+// modelled (see tailBound).
+const tailMin = 20
+
+// tailBound bounds z by how rare the history's own tail makes x: the
+// history values beyond its upper (lower) quartile are modelled as an
+// exponential tail (the usual peaks-over-threshold model), so a value a
+// little beyond the largest the history shows — a skewed signal with a
+// tight floor and frequent excursions has a tiny MAD — is as rare as the
+// tail says, not as the MAD says. The tail ends at the largest value two
+// buckets reached (like seen, one bucket may be a fluke); a value beyond
+// that end by more than the tail's width (end − quartile) is far beyond
+// the tail and keeps its z.
+func tailBound(history []float64, x, z float64) float64 {
+	n := len(history)
+	if n < tailMin || z == 0 {
+		return z
+	}
+	s := slices.Clone(history)
+	slices.Sort(s)
+	sign := 1.0
+	if z < 0 {
+		// mirror: the lower tail is the upper tail of -x
+		for i := range s {
+			s[i] = -s[i]
+		}
+		slices.Sort(s)
+		x, sign = -x, -1
+	}
+	// The tail ends at the largest value reached by seenMin buckets: one
+	// bucket may be a fluke (or the start of this very anomaly, in a
+	// bucket the window's start cuts), and must not stretch the tail.
+	u, top := s[(3*n)/4], s[n-seenMin]
+	var sum float64
+	var k int
+	for _, v := range s {
+		if v > u && v <= top {
+			sum += v - u
+			k++
+		}
+	}
+	// The model is trusted up to one tail width beyond that end; further
+	// out there is no tail to speak of.
+	if k < seenMin+1 || x <= u || sum <= 0 || x > top+(top-u) {
+		return z
+	}
+	beta := sum / float64(k)
+	p := float64(k) / float64(n+1) * math.Exp(-(x-u)/beta)
+	zt := -normQuantile(p)
+	if zt < math.Abs(z) {
+		return sign * zt
+	}
+	return z
+}

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS rca_span_stats;
