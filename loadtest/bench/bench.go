@@ -39,6 +39,7 @@ type Options struct {
 	LogsStartRate    float64
 	LogsSteps        int
 	LogsStepDuration time.Duration
+	AppArgs          []string // extra `aftertrace run` flags (experiments: writer batching, loops off)
 	Out              io.Writer
 }
 
@@ -129,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer store.Close()
-	if err := st.StartApp(ctx, o.Bin, "bench", nil); err != nil {
+	if err := st.StartApp(ctx, o.Bin, "bench", o.AppArgs); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "bench: aftertrace up (otlp grpc %s, api %s)\n", st.GRPCAddr, st.APIAddr)

@@ -46,6 +46,7 @@ type StepResult struct {
 	Profile       string
 	AppCPU        float64 // CPU seconds of the aftertrace process during the step and drain
 	CHCPU         float64 // ... of ClickHouse
+	LoadCPU       float64 // ... of this process (load generator, probes)
 }
 
 // idSample keeps a uniform sample of acknowledged trace ids.
@@ -97,6 +98,9 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	var wg sync.WaitGroup
 	var probeMu sync.Mutex
 	wg.Go(func() {
+		if cfg.ProbeEvery <= 0 {
+			return
+		}
 		lat, timeouts := probe(sctx, st, cfg)
 		probeMu.Lock()
 		res.Probes, res.ProbeTimeouts = lat, timeouts
@@ -126,7 +130,7 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	}
 
 	appPID, chPID := st.appPID(), st.clickHousePID()
-	app0, ch0 := procCPU(appPID), procCPU(chPID)
+	app0, ch0, load0 := procCPU(appPID), procCPU(chPID), procCPU(os.Getpid())
 	began := time.Now()
 	stats, err := loadgen.Run(ctx, rc)
 	if err != nil {
@@ -152,7 +156,7 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	res.DrainSec = time.Since(drainStart).Seconds()
 	wg.Wait()
 	time.Sleep(time.Second) // the last flush's insert
-	res.AppCPU, res.CHCPU = procCPU(appPID)-app0, procCPU(chPID)-ch0
+	res.AppCPU, res.CHCPU, res.LoadCPU = procCPU(appPID)-app0, procCPU(chPID)-ch0, procCPU(os.Getpid())-load0
 	res.Stored, err = countSpans(ctx, store, began, ended)
 	if err != nil {
 		return res, err

@@ -42,7 +42,8 @@ func (r *Report) Table(w io.Writer) {
 		fmt.Fprintf(tw, "e2e step %d @ %.0f spans/s\t%.0f spans/s stored\tsustained=%v (%s); client acked %d, late %d/%d; lag %d→%d msgs; drain %.1fs; probe p50/p99 %.0f/%.0f ms (n=%d, timeouts/skipped %d)\n",
 			i+1, s.Rate, s.SpansPerSec, s.Sustained, s.Reason, s.Client.AckedSpans, s.Client.Late, s.Client.Requests,
 			s.LagMid, s.LagEnd, s.DrainSec, probes.P50, probes.P99, probes.N, probes.Errors)
-		fmt.Fprintf(tw, "  step %d CPU\t%s\tCPU ms per 1000 spans: aftertrace (gateway+NATS+writer+api) / ClickHouse\n", i+1, cpuPer1k(s.AppCPU, s.CHCPU, s.Stored))
+		fmt.Fprintf(tw, "  step %d CPU\t%s\tCPU ms per 1000 spans: aftertrace (gateway+NATS+writer+api) / ClickHouse; load generator %s\n",
+			i+1, cpuPer1k(s.AppCPU, s.CHCPU, s.Stored), perK(s.LoadCPU, s.Stored))
 	}
 	bound := "no higher step failed"
 	if u := r.FailedAbove(); u > 0 {
@@ -65,6 +66,13 @@ func (r *Report) Table(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w, strings.Repeat("-", 40))
 	fmt.Fprintln(w, r.LastLine())
+}
+
+func perK(cpu float64, rows int64) string {
+	if rows == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f ms", cpu*1e6/float64(rows))
 }
 
 func cpuPer1k(a, b float64, rows int64) string {

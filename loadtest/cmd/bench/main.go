@@ -40,6 +40,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.StepDuration, "step-duration", o.StepDuration, "how long each step sends")
 	fs.DurationVar(&o.Budget, "budget", o.Budget, "start no step after this much time")
 	fs.DurationVar(&o.RawMaxTime, "raw-time", o.RawMaxTime, "duration of the raw insert baseline")
+	fs.DurationVar(&o.ProbeEvery, "probe-every", o.ProbeEvery, "one ingest → queryable probe per interval (0: no probes)")
 	fs.IntVar(&o.IDSamples, "id-samples", o.IDSamples, "trace-by-id reads")
 	fs.StringVar(&o.ProfileDir, "profile-dir", "", "save a CPU profile of the server per step here")
 	fs.DurationVar(&o.ProfileFor, "profile-for", o.ProfileFor, "length of each CPU profile")
@@ -59,6 +60,7 @@ func run(args []string) error {
 	fs.IntVar(&co.TracesPerWorker, "compare-traces", co.TracesPerWorker, "compare: traces per worker")
 	fs.Float64Var(&co.OverloadLimit, "overload-limit", co.OverloadLimit, "overload: tenant limit in spans/s")
 	fs.DurationVar(&co.OverloadFor, "overload-for", co.OverloadFor, "overload: how long unthrottled telemetrygen runs (0 skips)")
+	fs.StringArrayVar(&o.AppArgs, "app-arg", nil, "extra `aftertrace run` flag, repeatable (e.g. --app-arg=--writer-flush-interval=1s)")
 	selfProfile := fs.String("self-profile", "", "write a CPU profile of the bench process itself (raw inserts, load generation) here")
 	if err := fs.Parse(args); err != nil {
 		return err
