@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
@@ -36,22 +34,36 @@ type traceSink struct {
 	store    SpanStore
 	classify Classifier
 	batch    otlpconv.SpanBatch
-	um       ptrace.ProtoUnmarshaler
 }
 
 func (s *traceSink) Add(tenantID string, data []byte) (int, error) {
 	if tenantID == "" {
 		return 0, apperr.Permanent(fmt.Errorf("message has no %s header", bus.HeaderTenant))
 	}
-	td, err := s.um.UnmarshalTraces(data)
+	n, err := s.batch.AppendTracesProto(tenantID, data)
 	if err != nil {
 		return 0, apperr.Permanent(fmt.Errorf("decode traces: %w", err))
 	}
-	s.batch.AppendTraces(tenantID, td)
-	return td.SpanCount(), nil
+	return n, nil
 }
 
 func (s *traceSink) Rows() int { return s.batch.Len() }
+
+// Reset empties the sink for the next batch, keeping its column capacity.
+func (s *traceSink) Reset() { s.batch.Reset() }
+
+// resetter is a sink that can be reused after its batch was inserted.
+type resetter interface{ Reset() }
+
+// next returns an empty sink for the next batch: sk itself when it can be
+// reused, else a new one.
+func (sig signalDef) next(sk sink) sink {
+	if r, ok := sk.(resetter); ok {
+		r.Reset()
+		return sk
+	}
+	return sig.newSink()
+}
 
 func (s *traceSink) Insert(ctx context.Context) error {
 	if s.classify != nil {

@@ -237,7 +237,7 @@ func (s *Service) work(ctx context.Context, cons jetstream.Consumer, sig signalD
 		}
 		if len(pending) > 0 && (sk.Rows() >= s.cfg.BatchRows || time.Since(oldest) >= s.cfg.FlushInterval) {
 			s.flush(ctx, sig, sk, pending)
-			sk, pending = sig.newSink(), nil
+			sk, pending = sig.next(sk), nil
 		}
 	}
 }
