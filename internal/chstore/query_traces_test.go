@@ -61,7 +61,7 @@ type rowLink struct {
 var rowColumns = []string{
 	"tenant_id", "date", "timestamp", "retention_class", "trace_id", "span_id", "parent_span_id",
 	"trace_state", "flags", "service_name", "name", "kind", "start_time_unix_nano", "end_time_unix_nano",
-	"duration_ns", "status_code", "status_message", "scope_name", "scope_version",
+	"status_code", "status_message", "scope_name", "scope_version",
 	"k8s_pod_uid", "k8s_pod_name", "k8s_namespace_name", "k8s_node_name", "container_id", "k8s_container_name",
 	"attr_keys", "attr_values", "attr_types", "resource_keys", "resource_values", "resource_types",
 	"event_times", "event_names", "event_attrs",
@@ -96,7 +96,7 @@ func insertRows(t *testing.T, s *chstore.Store, rows ...row) {
 		err := b.Append(
 			r.tenant, ts, ts, "default", string(r.traceID[:]), string(r.spanID[:]), parent,
 			r.traceState, r.flags, r.service, r.name, r.kind, uint64(r.start.UnixNano()), uint64(r.end.UnixNano()),
-			uint64(r.end.Sub(r.start)), r.status, r.statusMsg, r.scopeName, r.scopeVersion,
+			r.status, r.statusMsg, r.scopeName, r.scopeVersion,
 			"", r.podName, "", "", "", "",
 			nonNil(r.attrKeys), nonNil(r.attrValues), nonNilU8(r.attrTypes),
 			[]string{"service.name"}, []string{r.service}, []uint8{otlpconv.TypeString},
@@ -466,5 +466,25 @@ func TestReadsClassifyUnreachableStorage(t *testing.T) {
 	_, err = s.ListServices(c, "t1", time.Now().Add(-time.Hour), time.Now())
 	if !errors.Is(err, context.DeadlineExceeded) || apperr.KindOf(err) != apperr.KindTimeout {
 		t.Errorf("expired context: %v (kind %v), want timeout", err, apperr.KindOf(err))
+	}
+}
+
+// duration_ns is computed on read (an ALIAS): end - start, 0 under clock skew.
+func TestDurationAlias(t *testing.T) {
+	s := openStore(t)
+	base := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	tid := [16]byte{0x0f}
+	insertRows(t, s,
+		row{tenant: "t1", traceID: tid, spanID: sid(1), service: "a", name: "ok", start: base, end: base.Add(40 * time.Millisecond)},
+		row{tenant: "t1", traceID: tid, spanID: sid(2), service: "a", name: "skew", start: base, end: base.Add(-time.Second)},
+	)
+	for name, want := range map[string]uint64{"ok": uint64(40 * time.Millisecond), "skew": 0} {
+		var got uint64
+		if err := s.Conn().QueryRow(context.Background(), `SELECT duration_ns FROM spans WHERE tenant_id = 't1' AND name = ?`, name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: duration_ns = %d, want %d", name, got, want)
+		}
 	}
 }

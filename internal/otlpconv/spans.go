@@ -38,7 +38,6 @@ type SpanBatch struct {
 	Kind                   []int8
 	StartNs                []uint64
 	EndNs                  []uint64
-	DurationNs             []uint64
 	StatusCode             []int8
 	StatusMessage          []string
 	ScopeName              []string
@@ -92,7 +91,7 @@ func cut[T any](slab *[]T, n int) []T {
 var SpanColumns = []string{
 	"tenant_id", "date", "timestamp", "retention_class", "trace_id", "span_id", "parent_span_id",
 	"trace_state", "flags", "service_name", "name", "kind", "start_time_unix_nano", "end_time_unix_nano",
-	"duration_ns", "status_code", "status_message", "scope_name", "scope_version",
+	"status_code", "status_message", "scope_name", "scope_version",
 	"k8s_pod_uid", "k8s_pod_name", "k8s_namespace_name", "k8s_node_name", "container_id", "k8s_container_name",
 	"attr_keys", "attr_values", "attr_types", "resource_keys", "resource_values", "resource_types",
 	"event_times", "event_names", "event_attrs",
@@ -105,7 +104,7 @@ func (b *SpanBatch) Columns() []any {
 	return []any{
 		b.TenantID, b.Date, b.Timestamp, b.RetentionClass, b.TraceID, b.SpanID, b.ParentSpanID,
 		b.TraceState, b.Flags, b.ServiceName, b.Name, b.Kind, b.StartNs, b.EndNs,
-		b.DurationNs, b.StatusCode, b.StatusMessage, b.ScopeName, b.ScopeVersion,
+		b.StatusCode, b.StatusMessage, b.ScopeName, b.ScopeVersion,
 		b.PodUID, b.PodName, b.Namespace, b.NodeName, b.ContainerID, b.ContainerName,
 		b.AttrKeys, b.AttrValues, b.AttrTypes, b.ResourceKeys, b.ResourceValues, b.ResourceTypes,
 		b.EventTimes, b.EventNames, b.EventAttrs,
@@ -237,11 +236,6 @@ func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.
 	b.Kind = append(b.Kind, int8(sp.Kind()))
 	b.StartNs = append(b.StartNs, start)
 	b.EndNs = append(b.EndNs, end)
-	dur := uint64(0)
-	if end > start {
-		dur = end - start
-	}
-	b.DurationNs = append(b.DurationNs, dur)
 	b.StatusCode = append(b.StatusCode, int8(sp.Status().Code()))
 	b.StatusMessage = append(b.StatusMessage, sp.Status().Message())
 	b.ScopeName = append(b.ScopeName, scope.Name())

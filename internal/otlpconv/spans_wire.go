@@ -653,10 +653,6 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 	}
 
 	ts := time.Unix(0, int64(startNs)).UTC()
-	dur := uint64(0)
-	if endNs > startNs {
-		dur = endNs - startNs
-	}
 	b.TenantID = append(b.TenantID, w.tenant)
 	b.Date = append(b.Date, ts)
 	b.Timestamp = append(b.Timestamp, ts)
@@ -671,7 +667,6 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 	b.Kind = append(b.Kind, kind)
 	b.StartNs = append(b.StartNs, startNs)
 	b.EndNs = append(b.EndNs, endNs)
-	b.DurationNs = append(b.DurationNs, dur)
 	b.StatusCode = append(b.StatusCode, statusCode)
 	b.StatusMessage = append(b.StatusMessage, statusMsg)
 	b.ScopeName = append(b.ScopeName, scopeName)

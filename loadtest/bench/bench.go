@@ -46,7 +46,7 @@ type Options struct {
 // DefaultOptions fit `make bench` into 10 minutes.
 func DefaultOptions() Options {
 	return Options{
-		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 4, BatchSpans: 500,
+		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
 		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 7 * time.Minute,
 		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
 		Compare: ptr(DefaultCompareOptions()), LogsSteps: 3, LogsStepDuration: 30 * time.Second, Out: os.Stdout,

@@ -25,6 +25,7 @@ type ScaleOptions struct {
 	Templates int           // distinct generated batches, re-used with new trace ids and times
 	Window    time.Duration // the loaded spans cover [now-Window, now)
 	Queries   int           // timed queries of each kind
+	SettleMax time.Duration // longest wait for background merges before the second round of reads
 	Seed      uint64
 	Dir       string
 	Keep      bool
@@ -34,7 +35,7 @@ type ScaleOptions struct {
 // DefaultScaleOptions load 50M spans over a day.
 func DefaultScaleOptions() ScaleOptions {
 	return ScaleOptions{Spans: 50_000_000, BatchRows: 50_000, Workers: 2, Templates: 8, Window: 24 * time.Hour,
-		Queries: 50, Seed: 1, Out: os.Stdout}
+		Queries: 50, SettleMax: 10 * time.Minute, Seed: 1, Out: os.Stdout}
 }
 
 // ScaleReport is what `make bench-scale` measured.
@@ -44,10 +45,16 @@ type ScaleReport struct {
 	RowsPerSec   float64
 	Parts        uint64
 	BytesPerSpan float64
-	TraceByID    Latency
-	Search       Latency
-	Timeline     Latency
+	Merging      Reads // right after the load, background merges running
+	Settle       time.Duration
+	SettledParts uint64
+	Settled      Reads // once no merge ran (or SettleMax passed)
 	ClickHouse   string
+}
+
+// Reads are the latencies of the three timed queries.
+type Reads struct {
+	TraceByID, Search, Timeline Latency
 }
 
 // RunScale loads o.Spans spans with raw inserts and times the three reads
@@ -141,7 +148,32 @@ feed:
 	_ = store.Conn().QueryRow(ctx, `SELECT toUInt64(count()) FROM system.parts WHERE database = 'scale' AND table = 'spans' AND active`).Scan(&rep.Parts)
 	rep.BytesPerSpan, _, _ = BytesPerSpan(ctx, store, "scale")
 
-	rng := rand.New(rand.NewPCG(o.Seed, 7))
+	sc := scaleReads{store: store, templates: templates, models: m, rounds: rounds, base: base, o: o}
+	fmt.Fprintf(o.Out, "bench-scale: timing %d reads of each kind while merges run\n", o.Queries)
+	rep.Merging = sc.run(ctx, 7)
+	settleStart := time.Now()
+	rep.SettledParts = settle(ctx, store, "scale", o.SettleMax, o.Out)
+	rep.Settle = time.Since(settleStart)
+	fmt.Fprintf(o.Out, "bench-scale: timing %d reads of each kind after merges settled (%s)\n", o.Queries, rep.Settle.Round(time.Second))
+	rep.Settled = sc.run(ctx, 8)
+	return rep, nil
+}
+
+// scaleReads times the reads of `make bench-scale` on the loaded data.
+type scaleReads struct {
+	store     *chstore.Store
+	templates []*otlpconv.SpanBatch
+	models    *loadgen.Model
+	rounds    int64
+	base      time.Time
+	o         ScaleOptions
+}
+
+// run times o.Queries reads of each kind, random ones drawn from stream.
+func (sc *scaleReads) run(ctx context.Context, stream uint64) Reads {
+	store, templates, m, rounds, base, o := sc.store, sc.templates, sc.models, sc.rounds, sc.base, sc.o
+	var rep Reads
+	rng := rand.New(rand.NewPCG(o.Seed, stream))
 	// Trace by id: a random trace of a random round.
 	var ms []float64
 	errs := 0
@@ -193,7 +225,30 @@ feed:
 		ms = append(ms, sinceMs(began))
 	}
 	rep.Timeline = summarize(ms, errs)
-	return rep, nil
+	return rep
+}
+
+// settle waits until no merge of db has run for two polls in a row, at
+// most max, and returns the active parts of spans then.
+func settle(ctx context.Context, store *chstore.Store, db string, max time.Duration, out io.Writer) uint64 {
+	deadline := time.Now().Add(max)
+	quiet := 0
+	for time.Now().Before(deadline) && quiet < 2 {
+		var n uint64
+		if err := store.Conn().QueryRow(ctx, `SELECT toUInt64(count()) FROM system.merges WHERE database = ?`, db).Scan(&n); err != nil {
+			fmt.Fprintln(out, "bench-scale: merges:", err)
+			break
+		}
+		if n == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(5 * time.Second)
+	}
+	var parts uint64
+	_ = store.Conn().QueryRow(ctx, `SELECT toUInt64(count()) FROM system.parts WHERE database = ? AND table = 'spans' AND active`, db).Scan(&parts)
+	return parts
 }
 
 // containerTimeline reads the spans of one container in [from, to), the
@@ -287,19 +342,24 @@ func (r *ScaleReport) Table(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tnotes")
 	fmt.Fprintf(tw, "rows loaded\t%d\t%.0f rows/s raw inserts, %s, ClickHouse %s\n", r.Rows, r.RowsPerSec, r.Load.Round(time.Second), r.ClickHouse)
-	fmt.Fprintf(tw, "active parts\t%d\t(measured right after the load; merges may be running)\n", r.Parts)
-	fmt.Fprintf(tw, "bytes per span\t%.0f\tsystem.parts active\n", r.BytesPerSpan)
-	for _, q := range []struct {
-		name, note string
-		l          Latency
-	}{
-		{"trace by id", "chstore.GetTrace, random trace", r.TraceByID},
-		{"search", "chstore.SearchTraces, one service, random 1h window, limit 20", r.Search},
-		{"container timeline", "spans of one container_id, random 15 min window, ≤1000 rows", r.Timeline},
-	} {
-		fmt.Fprintf(tw, "%s\tp50 %.1f ms, p99 %.1f ms\t%s; n=%d, %d errors/empty\n", q.name, q.l.P50, q.l.P99, q.note, q.l.N, q.l.Errors)
+	fmt.Fprintf(tw, "active parts\t%d → %d\tright after the load → after waiting %s for background merges to finish\n", r.Parts, r.SettledParts, r.Settle.Round(time.Second))
+	fmt.Fprintf(tw, "bytes per span\t%.0f\tsystem.parts active, right after the load\n", r.BytesPerSpan)
+	for _, phase := range []struct {
+		name  string
+		reads Reads
+	}{{"while merging", r.Merging}, {"settled", r.Settled}} {
+		for _, q := range []struct {
+			name, note string
+			l          Latency
+		}{
+			{"trace by id", "chstore.GetTrace, random trace", phase.reads.TraceByID},
+			{"search", "chstore.SearchTraces, one service, random 1h window, limit 20", phase.reads.Search},
+			{"container timeline", "spans of one container_id, random 15 min window, ≤1000 rows", phase.reads.Timeline},
+		} {
+			fmt.Fprintf(tw, "%s (%s)\tp50 %.1f ms, p99 %.1f ms\t%s; n=%d, %d errors/empty\n", q.name, phase.name, q.l.P50, q.l.P99, q.note, q.l.N, q.l.Errors)
+		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "scale_spans=%d load_rows_per_s=%.0f trace_by_id_p99_ms=%.1f search_p99_ms=%.1f container_timeline_p99_ms=%.1f bytes_per_span=%.0f\n",
-		r.Rows, r.RowsPerSec, r.TraceByID.P99, r.Search.P99, r.Timeline.P99, r.BytesPerSpan)
+	fmt.Fprintf(w, "scale_spans=%d load_rows_per_s=%.0f trace_by_id_p99_ms=%.1f search_p99_ms=%.1f container_timeline_p99_ms=%.1f trace_by_id_p99_ms_merging=%.1f bytes_per_span=%.0f\n",
+		r.Rows, r.RowsPerSec, r.Settled.TraceByID.P99, r.Settled.Search.P99, r.Settled.Timeline.P99, r.Merging.TraceByID.P99, r.BytesPerSpan)
 }
