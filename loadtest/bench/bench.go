@@ -49,7 +49,7 @@ func DefaultOptions() Options {
 		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
 		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 7 * time.Minute,
 		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
-		Compare: ptr(DefaultCompareOptions()), LogsSteps: 3, LogsStepDuration: 30 * time.Second, Out: os.Stdout,
+		Compare: ptr(DefaultCompareOptions()), LogsSteps: 4, LogsStepDuration: 30 * time.Second, Out: os.Stdout,
 	}
 }
 
@@ -150,6 +150,11 @@ steps:
 			fmt.Fprintln(o.Out, "bench: time budget reached, no further step")
 			break
 		}
+		if i > 0 {
+			// Each step starts quiet: the previous one's parts merged
+			// (an overloaded step leaves minutes of merges behind).
+			settle(ctx, store, "bench", 45*time.Second, time.Second, io.Discard)
+		}
 		fmt.Fprintf(o.Out, "bench: step %d: %.0f spans/s for %s\n", i+1, rate, o.StepDuration)
 		r, err := RunStep(ctx, st, store, StepConfig{
 			Rate: rate, Duration: o.StepDuration, Connections: o.Connections, BatchSpans: o.BatchSpans,
@@ -225,12 +230,13 @@ func ptr[T any](v T) *T { return &v }
 func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store *chstore.Store, m *loadgen.Model) error {
 	rate := o.LogsStartRate
 	if rate <= 0 {
-		rate = 20000
+		rate = 40000
 		if rep.Best != nil {
 			rate = max(rate, float64(int(rep.Best.SpansPerSec/1000))*1000)
 		}
 	}
 	for i := range o.LogsSteps {
+		settle(ctx, store, "bench", 45*time.Second, time.Second, io.Discard)
 		fmt.Fprintf(o.Out, "bench: logs step %d: %.0f records/s for %s\n", i+1, rate, o.LogsStepDuration)
 		r, err := RunLogsStep(ctx, st, store, m, LogsStepConfig{
 			Rate: rate, Duration: o.LogsStepDuration, Connections: o.Connections, PerRequest: 1000,

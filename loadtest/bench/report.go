@@ -60,7 +60,7 @@ func (r *Report) Table(w io.Writer) {
 		fmt.Fprintf(tw, "logs step %d @ %.0f records/s\t%.0f records/s stored\tsustained=%v (%s); acked %d, late %d/%d; lag %d msgs; drain %.1fs; CPU %s\n",
 			i+1, l.Rate, l.LogsPerSec, l.Sustained, l.Reason, l.Acked, l.Late, l.Requests, l.LagEnd, l.DrainSec, cpuPer1k(l.AppCPU, l.CHCPU, l.Stored))
 	}
-	fmt.Fprintf(tw, "logs sustained\t%s records/s\tgateway → JetStream → writer → ClickHouse, 1000-record OTLP requests, counted in ClickHouse; the best held step (n/a: none held)\n", r.LogsPerSec)
+	fmt.Fprintf(tw, "logs sustained\t%s records/s\tgateway → JetStream → writer → ClickHouse, 1000-record OTLP requests, counted in ClickHouse; the best held step (a lower bound when the last step held; n/a when none held)\n", r.LogsPerSec)
 	writeCompare(tw, r.Compare, r.Overload, r.CompareErr)
 	fmt.Fprintf(tw, "elapsed\t%.0fs\t\n", r.Elapsed.Seconds())
 	tw.Flush()

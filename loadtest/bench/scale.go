@@ -152,7 +152,7 @@ feed:
 	fmt.Fprintf(o.Out, "bench-scale: timing %d reads of each kind while merges run\n", o.Queries)
 	rep.Merging = sc.run(ctx, 7)
 	settleStart := time.Now()
-	rep.SettledParts = settle(ctx, store, "scale", o.SettleMax, o.Out)
+	rep.SettledParts = settle(ctx, store, "scale", o.SettleMax, 5*time.Second, o.Out)
 	rep.Settle = time.Since(settleStart)
 	fmt.Fprintf(o.Out, "bench-scale: timing %d reads of each kind after merges settled (%s)\n", o.Queries, rep.Settle.Round(time.Second))
 	rep.Settled = sc.run(ctx, 8)
@@ -228,9 +228,9 @@ func (sc *scaleReads) run(ctx context.Context, stream uint64) Reads {
 	return rep
 }
 
-// settle waits until no merge of db has run for two polls in a row, at
-// most max, and returns the active parts of spans then.
-func settle(ctx context.Context, store *chstore.Store, db string, max time.Duration, out io.Writer) uint64 {
+// settle waits until no merge of db has run for two polls (every poll
+// apart) in a row, at most max, and returns the active parts of spans then.
+func settle(ctx context.Context, store *chstore.Store, db string, max, poll time.Duration, out io.Writer) uint64 {
 	deadline := time.Now().Add(max)
 	quiet := 0
 	for time.Now().Before(deadline) && quiet < 2 {
@@ -244,7 +244,7 @@ func settle(ctx context.Context, store *chstore.Store, db string, max time.Durat
 		} else {
 			quiet = 0
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(poll)
 	}
 	var parts uint64
 	_ = store.Conn().QueryRow(ctx, `SELECT toUInt64(count()) FROM system.parts WHERE database = ? AND table = 'spans' AND active`, db).Scan(&parts)

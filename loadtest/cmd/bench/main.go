@@ -48,7 +48,7 @@ func run(args []string) error {
 	fs.IntVar(&so.Queries, "queries", so.Queries, "scale: timed queries of each kind")
 	fs.IntVar(&so.Workers, "workers", so.Workers, "scale: concurrent inserts")
 	fs.DurationVar(&so.SettleMax, "settle-max", so.SettleMax, "scale: longest wait for background merges before the settled reads")
-	fs.Float64Var(&o.LogsStartRate, "logs-start-rate", o.LogsStartRate, "first logs step, records/s (0: the best span rate, at least 20000)")
+	fs.Float64Var(&o.LogsStartRate, "logs-start-rate", o.LogsStartRate, "first logs step, records/s (0: the best span rate, at least 40000)")
 	fs.IntVar(&o.LogsSteps, "logs-steps", o.LogsSteps, "most logs steps (0 skips logs)")
 	fs.DurationVar(&o.LogsStepDuration, "logs-step-duration", o.LogsStepDuration, "how long each logs step sends")
 	co := bench.DefaultCompareOptions()
