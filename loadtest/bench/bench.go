@@ -47,7 +47,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
-		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 7 * time.Minute,
+		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 6 * time.Minute,
 		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
 		Compare: ptr(DefaultCompareOptions()), LogsSteps: 4, LogsStepDuration: 30 * time.Second, Out: os.Stdout,
 	}
@@ -130,7 +130,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer store.Close()
-	if err := st.StartApp(ctx, o.Bin, "bench", o.AppArgs); err != nil {
+	// The pipeline is measured, not the per-tenant limits (the overload run
+	// checks those): no default tenant rate limit here.
+	appArgs := append([]string{"--tenant-records-per-second=0", "--tenant-bytes-per-second=0"}, o.AppArgs...)
+	if err := st.StartApp(ctx, o.Bin, "bench", appArgs); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "bench: aftertrace up (otlp grpc %s, api %s)\n", st.GRPCAddr, st.APIAddr)
@@ -140,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	ids := newIDSample(o.IDSamples, o.Seed)
-	rate, bisected := o.StartRate, false
+	rate := o.StartRate
 	if rate <= 0 {
 		rate = max(500, float64(int(rep.Raw.RowsPerSec/2/100))*100)
 	}
@@ -153,7 +156,7 @@ steps:
 		if i > 0 {
 			// Each step starts quiet: the previous one's parts merged
 			// (an overloaded step leaves minutes of merges behind).
-			settle(ctx, store, "bench", 45*time.Second, time.Second, io.Discard)
+			settle(ctx, store, "bench", 30*time.Second, time.Second, io.Discard)
 		}
 		fmt.Fprintf(o.Out, "bench: step %d: %.0f spans/s for %s\n", i+1, rate, o.StepDuration)
 		r, err := RunStep(ctx, st, store, StepConfig{
@@ -171,15 +174,16 @@ steps:
 			rep.Best = &best
 		}
 		// Up while everything holds, down until something holds, then
-		// once between the best held rate and the lowest failed one.
+		// halfway between the best held rate and the lowest failed one while
+		// they are more than 10 % apart (bounded by MaxSteps and Budget).
 		failed := rep.FailedAbove()
 		switch {
 		case rep.Best == nil:
 			rate /= o.Factor
 		case failed == 0:
 			rate *= o.Factor
-		case !bisected && failed > rep.Best.Rate*1.1:
-			bisected, rate = true, (rep.Best.Rate+failed)/2
+		case failed > rep.Best.Rate*1.1:
+			rate = (rep.Best.Rate + failed) / 2
 		default:
 			break steps
 		}
@@ -236,7 +240,11 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 		}
 	}
 	for i := range o.LogsSteps {
-		settle(ctx, store, "bench", 45*time.Second, time.Second, io.Discard)
+		if i > 0 && time.Since(rep.StartedAt) > o.Budget+2*time.Minute {
+			fmt.Fprintln(o.Out, "bench: time budget reached, no further logs step")
+			break
+		}
+		settle(ctx, store, "bench", 30*time.Second, time.Second, io.Discard)
 		fmt.Fprintf(o.Out, "bench: logs step %d: %.0f records/s for %s\n", i+1, rate, o.LogsStepDuration)
 		r, err := RunLogsStep(ctx, st, store, m, LogsStepConfig{
 			Rate: rate, Duration: o.LogsStepDuration, Connections: o.Connections, PerRequest: 1000,
