@@ -214,75 +214,102 @@ func (b *SpanBatch) AppendTraces(tenantID string, td ptrace.Traces) {
 	}
 }
 
-func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span) {
-	start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
-	ts := time.Unix(0, int64(start)).UTC()
-	tid, sid := sp.TraceID(), sp.SpanID()
-	parent := ""
-	if p := sp.ParentSpanID(); !p.IsEmpty() {
-		parent = string(p[:])
-	}
+// spanRow is one span's own values, as both decoders produce them.
+type spanRow struct {
+	traceID, spanID, parent, state, name string
+	flags                                uint32
+	kind, statusCode                     int8
+	start, end                           uint64
+	statusMsg, scopeName, scopeVersion   string
+	attrKeys, attrValues                 []string
+	attrTypes                            []uint8
+	eventTimes                           []uint64
+	eventNames, eventAttrs               []string
+	linkTraceIDs, linkSpanIDs            []string
+	linkStates, linkAttrs                []string
+	droppedAttrs, droppedEvents          uint32
+	droppedLinks                         uint32
+}
+
+// appendRow appends one span of the resource ri.
+func (b *SpanBatch) appendRow(tenantID string, ri *resourceInfo, r *spanRow) {
+	ts := time.Unix(0, int64(r.start)).UTC()
 	b.TenantID = append(b.TenantID, tenantID)
 	b.Date = append(b.Date, ts)
 	b.Timestamp = append(b.Timestamp, ts)
 	b.RetentionClass = append(b.RetentionClass, DefaultRetentionClass)
-	b.TraceID = append(b.TraceID, string(tid[:]))
-	b.SpanID = append(b.SpanID, string(sid[:]))
-	b.ParentSpanID = append(b.ParentSpanID, parent)
-	b.TraceState = append(b.TraceState, sp.TraceState().AsRaw())
-	b.Flags = append(b.Flags, sp.Flags())
+	b.TraceID = append(b.TraceID, r.traceID)
+	b.SpanID = append(b.SpanID, r.spanID)
+	b.ParentSpanID = append(b.ParentSpanID, r.parent)
+	b.TraceState = append(b.TraceState, r.state)
+	b.Flags = append(b.Flags, r.flags)
 	b.ServiceName = append(b.ServiceName, ri.service)
-	b.Name = append(b.Name, sp.Name())
-	b.Kind = append(b.Kind, int8(sp.Kind()))
-	b.StartNs = append(b.StartNs, start)
-	b.EndNs = append(b.EndNs, end)
-	b.StatusCode = append(b.StatusCode, int8(sp.Status().Code()))
-	b.StatusMessage = append(b.StatusMessage, sp.Status().Message())
-	b.ScopeName = append(b.ScopeName, scope.Name())
-	b.ScopeVersion = append(b.ScopeVersion, scope.Version())
+	b.Name = append(b.Name, r.name)
+	b.Kind = append(b.Kind, r.kind)
+	b.StartNs = append(b.StartNs, r.start)
+	b.EndNs = append(b.EndNs, r.end)
+	b.StatusCode = append(b.StatusCode, r.statusCode)
+	b.StatusMessage = append(b.StatusMessage, r.statusMsg)
+	b.ScopeName = append(b.ScopeName, r.scopeName)
+	b.ScopeVersion = append(b.ScopeVersion, r.scopeVersion)
 	b.PodUID = append(b.PodUID, ri.podUID)
 	b.PodName = append(b.PodName, ri.podName)
 	b.Namespace = append(b.Namespace, ri.namespace)
 	b.NodeName = append(b.NodeName, ri.node)
 	b.ContainerID = append(b.ContainerID, ri.containerID)
 	b.ContainerName = append(b.ContainerName, ri.containerName)
-
-	attrs := sp.Attributes()
-	na := attrs.Len()
-	k, v, t := AppendAttrs(cut(&b.strSlab, na), cut(&b.strSlab, na), cut(&b.u8Slab, na), attrs)
-	b.AttrKeys = append(b.AttrKeys, k)
-	b.AttrValues = append(b.AttrValues, v)
-	b.AttrTypes = append(b.AttrTypes, t)
+	b.AttrKeys = append(b.AttrKeys, r.attrKeys)
+	b.AttrValues = append(b.AttrValues, r.attrValues)
+	b.AttrTypes = append(b.AttrTypes, r.attrTypes)
 	b.ResourceKeys = append(b.ResourceKeys, ri.keys)
 	b.ResourceValues = append(b.ResourceValues, ri.values)
 	b.ResourceTypes = append(b.ResourceTypes, ri.types)
+	b.EventTimes = append(b.EventTimes, r.eventTimes)
+	b.EventNames = append(b.EventNames, r.eventNames)
+	b.EventAttrs = append(b.EventAttrs, r.eventAttrs)
+	b.LinkTraceIDs = append(b.LinkTraceIDs, r.linkTraceIDs)
+	b.LinkSpanIDs = append(b.LinkSpanIDs, r.linkSpanIDs)
+	b.LinkTraceStates = append(b.LinkTraceStates, r.linkStates)
+	b.LinkAttrs = append(b.LinkAttrs, r.linkAttrs)
+	b.DroppedAttributesCount = append(b.DroppedAttributesCount, r.droppedAttrs)
+	b.DroppedEventsCount = append(b.DroppedEventsCount, r.droppedEvents)
+	b.DroppedLinksCount = append(b.DroppedLinksCount, r.droppedLinks)
+}
+
+func (b *SpanBatch) appendSpan(tenantID string, ri *resourceInfo, scope pcommon.InstrumentationScope, sp ptrace.Span) {
+	tid, sid := sp.TraceID(), sp.SpanID()
+	r := spanRow{
+		traceID: string(tid[:]), spanID: string(sid[:]), state: sp.TraceState().AsRaw(), name: sp.Name(),
+		flags: sp.Flags(), kind: int8(sp.Kind()), statusCode: int8(sp.Status().Code()),
+		start: uint64(sp.StartTimestamp()), end: uint64(sp.EndTimestamp()),
+		statusMsg: sp.Status().Message(), scopeName: scope.Name(), scopeVersion: scope.Version(),
+		droppedAttrs: sp.DroppedAttributesCount(), droppedEvents: sp.DroppedEventsCount(), droppedLinks: sp.DroppedLinksCount(),
+	}
+	if p := sp.ParentSpanID(); !p.IsEmpty() {
+		r.parent = string(p[:])
+	}
+
+	attrs := sp.Attributes()
+	na := attrs.Len()
+	r.attrKeys, r.attrValues, r.attrTypes = AppendAttrs(cut(&b.strSlab, na), cut(&b.strSlab, na), cut(&b.u8Slab, na), attrs)
 
 	evs := sp.Events()
 	ne := evs.Len()
-	et, en, ea := cut(&b.u64Slab, ne)[:ne], cut(&b.strSlab, ne)[:ne], cut(&b.strSlab, ne)[:ne]
+	r.eventTimes, r.eventNames, r.eventAttrs = cut(&b.u64Slab, ne)[:ne], cut(&b.strSlab, ne)[:ne], cut(&b.strSlab, ne)[:ne]
 	for i := 0; i < ne; i++ {
 		e := evs.At(i)
-		et[i], en[i], ea[i] = uint64(e.Timestamp()), e.Name(), AttrsJSON(e.Attributes())
+		r.eventTimes[i], r.eventNames[i], r.eventAttrs[i] = uint64(e.Timestamp()), e.Name(), AttrsJSON(e.Attributes())
 	}
-	b.EventTimes = append(b.EventTimes, et)
-	b.EventNames = append(b.EventNames, en)
-	b.EventAttrs = append(b.EventAttrs, ea)
 
 	links := sp.Links()
 	nl := links.Len()
-	lt, ls, lst, la := cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl]
+	r.linkTraceIDs, r.linkSpanIDs = cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl]
+	r.linkStates, r.linkAttrs = cut(&b.strSlab, nl)[:nl], cut(&b.strSlab, nl)[:nl]
 	for i := 0; i < nl; i++ {
 		l := links.At(i)
 		ltid, lsid := l.TraceID(), l.SpanID()
-		lt[i], ls[i] = ltid.String(), lsid.String()
-		lst[i], la[i] = l.TraceState().AsRaw(), AttrsJSON(l.Attributes())
+		r.linkTraceIDs[i], r.linkSpanIDs[i] = ltid.String(), lsid.String()
+		r.linkStates[i], r.linkAttrs[i] = l.TraceState().AsRaw(), AttrsJSON(l.Attributes())
 	}
-	b.LinkTraceIDs = append(b.LinkTraceIDs, lt)
-	b.LinkSpanIDs = append(b.LinkSpanIDs, ls)
-	b.LinkTraceStates = append(b.LinkTraceStates, lst)
-	b.LinkAttrs = append(b.LinkAttrs, la)
-
-	b.DroppedAttributesCount = append(b.DroppedAttributesCount, sp.DroppedAttributesCount())
-	b.DroppedEventsCount = append(b.DroppedEventsCount, sp.DroppedEventsCount())
-	b.DroppedLinksCount = append(b.DroppedLinksCount, sp.DroppedLinksCount())
+	b.appendRow(tenantID, ri, &r)
 }

@@ -9,7 +9,6 @@ import (
 	"math"
 	"reflect"
 	"strconv"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -486,56 +485,49 @@ var (
 
 // span: see opentelemetry-proto trace/v1 Span; appended only once whole.
 func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName, scopeVersion string) error {
-	var (
-		tid, sid, parent, state, name, statusMsg string
-		flags, droppedAttrs, droppedEvents       uint32
-		droppedLinks                             uint32
-		kind, statusCode                         int8
-		startNs, endNs                           uint64
-		seenStatus                               bool
-	)
-	tid, sid = zeroTraceID, zeroSpanID
+	r := spanRow{traceID: zeroTraceID, spanID: zeroSpanID, scopeName: scopeName, scopeVersion: scopeVersion}
+	seenStatus := false
 	nAttrs, nEvents, nLinks := 0, 0, 0
 	err := fields(data, start, end, func(f field) error {
 		var err error
 		switch f.num {
 		case 1:
 			if err = want(f, protowire.BytesType); err == nil {
-				tid, err = idField(w.str(f), 16)
+				r.traceID, err = idField(w.str(f), 16)
 			}
 		case 2:
 			if err = want(f, protowire.BytesType); err == nil {
-				sid, err = idField(w.str(f), 8)
+				r.spanID, err = idField(w.str(f), 8)
 			}
 		case 3:
-			err, state = want(f, protowire.BytesType), w.str(f)
+			err, r.state = want(f, protowire.BytesType), w.str(f)
 		case 4:
 			if err = want(f, protowire.BytesType); err == nil {
-				parent, err = idField(w.str(f), 8)
+				r.parent, err = idField(w.str(f), 8)
 			}
 		case 5:
-			err, name = want(f, protowire.BytesType), w.str(f)
+			err, r.name = want(f, protowire.BytesType), w.str(f)
 		case 6:
-			err, kind = want(f, protowire.VarintType), int8(int32(f.u))
+			err, r.kind = want(f, protowire.VarintType), int8(int32(f.u))
 		case 7:
-			err, startNs = want(f, protowire.Fixed64Type), f.u
+			err, r.start = want(f, protowire.Fixed64Type), f.u
 		case 8:
-			err, endNs = want(f, protowire.Fixed64Type), f.u
+			err, r.end = want(f, protowire.Fixed64Type), f.u
 		case 9:
 			err = want(f, protowire.BytesType)
 			nAttrs++
 		case 10:
-			err, droppedAttrs = want(f, protowire.VarintType), uint32(f.u)
+			err, r.droppedAttrs = want(f, protowire.VarintType), uint32(f.u)
 		case 11:
 			err = want(f, protowire.BytesType)
 			nEvents++
 		case 12:
-			err, droppedEvents = want(f, protowire.VarintType), uint32(f.u)
+			err, r.droppedEvents = want(f, protowire.VarintType), uint32(f.u)
 		case 13:
 			err = want(f, protowire.BytesType)
 			nLinks++
 		case 14:
-			err, droppedLinks = want(f, protowire.VarintType), uint32(f.u)
+			err, r.droppedLinks = want(f, protowire.VarintType), uint32(f.u)
 		case 15:
 			if seenStatus {
 				return errWire
@@ -548,38 +540,38 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 			err = fields(data, f.start, f.end, func(g field) error {
 				switch g.num {
 				case 2:
-					statusMsg = w.str(g)
+					r.statusMsg = w.str(g)
 					return want(g, protowire.BytesType)
 				case 3:
-					statusCode = int8(int32(g.u))
+					r.statusCode = int8(int32(g.u))
 					return want(g, protowire.VarintType)
 				}
 				return nil
 			})
 		case 16:
-			err, flags = want(f, protowire.Fixed32Type), uint32(f.u)
+			err, r.flags = want(f, protowire.Fixed32Type), uint32(f.u)
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if parent != "" && isZero(parent) {
-		parent = ""
+	if r.parent != "" && isZero(r.parent) {
+		r.parent = ""
 	}
 
 	b := w.b
-	keys, vals, types := cut(&b.strSlab, nAttrs), cut(&b.strSlab, nAttrs), cut(&b.u8Slab, nAttrs)
-	et, en, ea := cut(&b.u64Slab, nEvents)[:nEvents], cut(&b.strSlab, nEvents)[:nEvents], cut(&b.strSlab, nEvents)[:nEvents]
-	lt, ls := cut(&b.strSlab, nLinks)[:nLinks], cut(&b.strSlab, nLinks)[:nLinks]
-	lst, la := cut(&b.strSlab, nLinks)[:nLinks], cut(&b.strSlab, nLinks)[:nLinks]
+	r.attrKeys, r.attrValues, r.attrTypes = cut(&b.strSlab, nAttrs), cut(&b.strSlab, nAttrs), cut(&b.u8Slab, nAttrs)
+	r.eventTimes, r.eventNames, r.eventAttrs = cut(&b.u64Slab, nEvents)[:nEvents], cut(&b.strSlab, nEvents)[:nEvents], cut(&b.strSlab, nEvents)[:nEvents]
+	r.linkTraceIDs, r.linkSpanIDs = cut(&b.strSlab, nLinks)[:nLinks], cut(&b.strSlab, nLinks)[:nLinks]
+	r.linkStates, r.linkAttrs = cut(&b.strSlab, nLinks)[:nLinks], cut(&b.strSlab, nLinks)[:nLinks]
 	ie, il := 0, 0
 	var scratch []attr
 	err = fields(data, start, end, func(f field) error {
 		switch f.num {
 		case 9:
 			a, err := w.keyValue(data, f.start, f.end)
-			keys, vals, types = append(keys, a.key), append(vals, a.val), append(types, a.typ)
+			r.attrKeys, r.attrValues, r.attrTypes = append(r.attrKeys, a.key), append(r.attrValues, a.val), append(r.attrTypes, a.typ)
 			return err
 		case 11:
 			// Event { fixed64 time = 1; string name = 2; repeated KeyValue attributes = 3; dropped = 4 }.
@@ -588,17 +580,16 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 			if err != nil {
 				return err
 			}
-			ea[ie], err = attrsJSON(scratch)
-			if err != nil {
+			if r.eventAttrs[ie], err = attrsJSON(scratch); err != nil {
 				return err
 			}
 			err = fields(data, f.start, f.end, func(g field) error {
 				switch g.num {
 				case 1:
-					et[ie] = g.u
+					r.eventTimes[ie] = g.u
 					return want(g, protowire.Fixed64Type)
 				case 2:
-					en[ie] = w.str(g)
+					r.eventNames[ie] = w.str(g)
 					return want(g, protowire.BytesType)
 				case 3:
 					return want(g, protowire.BytesType)
@@ -617,8 +608,7 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 			if err != nil {
 				return err
 			}
-			la[il], err = attrsJSON(scratch)
-			if err != nil {
+			if r.linkAttrs[il], err = attrsJSON(scratch); err != nil {
 				return err
 			}
 			err = fields(data, f.start, f.end, func(g field) error {
@@ -626,14 +616,14 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 				switch g.num {
 				case 1:
 					if err = want(g, protowire.BytesType); err == nil {
-						lt[il], err = linkID(w.str(g), 16)
+						r.linkTraceIDs[il], err = linkID(w.str(g), 16)
 					}
 				case 2:
 					if err = want(g, protowire.BytesType); err == nil {
-						ls[il], err = linkID(w.str(g), 8)
+						r.linkSpanIDs[il], err = linkID(w.str(g), 8)
 					}
 				case 3:
-					err, lst[il] = want(g, protowire.BytesType), w.str(g)
+					err, r.linkStates[il] = want(g, protowire.BytesType), w.str(g)
 				case 4:
 					err = want(g, protowire.BytesType)
 				case 5:
@@ -651,48 +641,7 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 	if err != nil {
 		return err
 	}
-
-	ts := time.Unix(0, int64(startNs)).UTC()
-	b.TenantID = append(b.TenantID, w.tenant)
-	b.Date = append(b.Date, ts)
-	b.Timestamp = append(b.Timestamp, ts)
-	b.RetentionClass = append(b.RetentionClass, DefaultRetentionClass)
-	b.TraceID = append(b.TraceID, tid)
-	b.SpanID = append(b.SpanID, sid)
-	b.ParentSpanID = append(b.ParentSpanID, parent)
-	b.TraceState = append(b.TraceState, state)
-	b.Flags = append(b.Flags, flags)
-	b.ServiceName = append(b.ServiceName, ri.service)
-	b.Name = append(b.Name, name)
-	b.Kind = append(b.Kind, kind)
-	b.StartNs = append(b.StartNs, startNs)
-	b.EndNs = append(b.EndNs, endNs)
-	b.StatusCode = append(b.StatusCode, statusCode)
-	b.StatusMessage = append(b.StatusMessage, statusMsg)
-	b.ScopeName = append(b.ScopeName, scopeName)
-	b.ScopeVersion = append(b.ScopeVersion, scopeVersion)
-	b.PodUID = append(b.PodUID, ri.podUID)
-	b.PodName = append(b.PodName, ri.podName)
-	b.Namespace = append(b.Namespace, ri.namespace)
-	b.NodeName = append(b.NodeName, ri.node)
-	b.ContainerID = append(b.ContainerID, ri.containerID)
-	b.ContainerName = append(b.ContainerName, ri.containerName)
-	b.AttrKeys = append(b.AttrKeys, keys)
-	b.AttrValues = append(b.AttrValues, vals)
-	b.AttrTypes = append(b.AttrTypes, types)
-	b.ResourceKeys = append(b.ResourceKeys, ri.keys)
-	b.ResourceValues = append(b.ResourceValues, ri.values)
-	b.ResourceTypes = append(b.ResourceTypes, ri.types)
-	b.EventTimes = append(b.EventTimes, et)
-	b.EventNames = append(b.EventNames, en)
-	b.EventAttrs = append(b.EventAttrs, ea)
-	b.LinkTraceIDs = append(b.LinkTraceIDs, lt)
-	b.LinkSpanIDs = append(b.LinkSpanIDs, ls)
-	b.LinkTraceStates = append(b.LinkTraceStates, lst)
-	b.LinkAttrs = append(b.LinkAttrs, la)
-	b.DroppedAttributesCount = append(b.DroppedAttributesCount, droppedAttrs)
-	b.DroppedEventsCount = append(b.DroppedEventsCount, droppedEvents)
-	b.DroppedLinksCount = append(b.DroppedLinksCount, droppedLinks)
+	w.b.appendRow(w.tenant, ri, &r)
 	return nil
 }
 

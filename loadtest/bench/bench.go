@@ -239,6 +239,7 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 			rate = max(rate, float64(int(rep.Best.SpansPerSec/1000))*1000)
 		}
 	}
+	failed := 0.0 // lowest failed rate
 	for i := range o.LogsSteps {
 		if i > 0 && time.Since(rep.StartedAt) > o.Budget+2*time.Minute {
 			fmt.Fprintln(o.Out, "bench: time budget reached, no further logs step")
@@ -255,15 +256,31 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 		}
 		rep.LogSteps = append(rep.LogSteps, r)
 		fmt.Fprintf(o.Out, "bench: logs step %d: stored %.0f records/s, sustained=%v (%s)\n", i+1, r.LogsPerSec, r.Sustained, r.Reason)
+		if !r.Sustained && (failed == 0 || rate < failed) {
+			failed = rate
+		}
+		// As for spans: up while steps hold, down until one holds, then
+		// halfway while the best held and lowest failed are >10 % apart.
 		switch {
 		case r.Sustained:
-			best := r
-			rep.BestLogs = &best
-			rep.LogsPerSec = fmt.Sprintf("%.0f", r.LogsPerSec)
-			rate *= o.Factor
+			if rep.BestLogs == nil || r.Rate > rep.BestLogs.Rate {
+				best := r
+				rep.BestLogs = &best
+				rep.LogsPerSec = fmt.Sprintf("%.0f", r.LogsPerSec)
+			}
+			if failed == 0 {
+				rate *= o.Factor
+			} else {
+				rate = (rep.BestLogs.Rate + failed) / 2
+			}
 		case rep.BestLogs == nil:
 			rate /= o.Factor // down until one holds
+		case failed > rep.BestLogs.Rate*1.1:
+			rate = (rep.BestLogs.Rate + failed) / 2
 		default:
+			return nil
+		}
+		if failed > 0 && rep.BestLogs != nil && failed <= rep.BestLogs.Rate*1.1 {
 			return nil
 		}
 	}
