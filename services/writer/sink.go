@@ -6,6 +6,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
 )
 
@@ -34,6 +35,19 @@ type traceSink struct {
 	store    SpanStore
 	classify Classifier
 	batch    otlpconv.SpanBatch
+	ins      *chstore.Inserter // reused insert batch, when the store offers one
+}
+
+// spanInserters is a span store that hands out reusable inserters
+// (chstore.Store): an insert then reuses the previous one's buffers.
+type spanInserters interface{ SpanInserter() *chstore.Inserter }
+
+func newTraceSink(store SpanStore, classify Classifier) *traceSink {
+	sk := &traceSink{store: store, classify: classify}
+	if src, ok := store.(spanInserters); ok {
+		sk.ins = src.SpanInserter()
+	}
+	return sk
 }
 
 func (s *traceSink) Add(tenantID string, data []byte) (int, error) {
@@ -69,5 +83,22 @@ func (s *traceSink) Insert(ctx context.Context) error {
 	if s.classify != nil {
 		s.classify.ClassifySpans(&s.batch)
 	}
+	if s.ins != nil {
+		return s.ins.InsertSpans(ctx, &s.batch)
+	}
 	return s.store.InsertSpans(ctx, &s.batch)
+}
+
+// Close releases the sink's insert batch.
+func (s *traceSink) Close() {
+	if s.ins != nil {
+		s.ins.Close()
+	}
+}
+
+// closeSink releases what sk holds, if anything.
+func closeSink(sk sink) {
+	if c, ok := sk.(interface{ Close() }); ok {
+		c.Close()
+	}
 }

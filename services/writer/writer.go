@@ -61,7 +61,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry)}
 	s.signals = []signalDef{{
 		signal:  bus.SignalTraces,
-		newSink: func() sink { return &traceSink{store: deps.Spans, classify: deps.Classify} },
+		newSink: func() sink { return newTraceSink(deps.Spans, deps.Classify) },
 	}}
 	if deps.Logs != nil {
 		s.signals = append(s.signals, signalDef{
@@ -188,6 +188,7 @@ func (s *Service) consumer(ctx context.Context, sig signalDef) (jetstream.Consum
 // FlushInterval old, whichever comes first.
 func (s *Service) work(ctx context.Context, cons jetstream.Consumer, sig signalDef) error {
 	sk := sig.newSink()
+	defer func() { closeSink(sk) }()
 	var pending []jetstream.Msg
 	var oldest time.Time
 	var it jetstream.MessagesContext
@@ -237,7 +238,11 @@ func (s *Service) work(ctx context.Context, cons jetstream.Consumer, sig signalD
 		}
 		if len(pending) > 0 && (sk.Rows() >= s.cfg.BatchRows || time.Since(oldest) >= s.cfg.FlushInterval) {
 			s.flush(ctx, sig, sk, pending)
-			sk, pending = sig.next(sk), nil
+			next := sig.next(sk)
+			if next != sk {
+				closeSink(sk)
+			}
+			sk, pending = next, nil
 		}
 	}
 }
@@ -325,9 +330,11 @@ func (s *Service) flushEach(ctx context.Context, sig signalDef, pending []jetstr
 		one := sig.newSink()
 		if _, err := one.Add(m.Headers().Get(bus.HeaderTenant), m.Data()); err != nil {
 			s.reject(ctx, sig, m, "decode", err)
+			closeSink(one)
 			continue
 		}
 		err := s.insert(ctx, sig, one)
+		closeSink(one)
 		switch {
 		case err == nil:
 			_ = m.Ack()
