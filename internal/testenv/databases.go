@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -26,14 +27,40 @@ func uniqueName() string {
 // first so a failed migration leaves nothing behind.
 func newClickHouseDB(ctx context.Context, t testing.TB, addr, name string) error {
 	t.Cleanup(func() {
-		if err := clickHouseExec(addr, "DROP DATABASE IF EXISTS "+name); err != nil {
+		if err := dropClickHouseDB(addr, name); err != nil {
 			t.Errorf("testenv: drop clickhouse database %s: %v", name, err)
 		}
 	})
-	if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{Addr: addr, Database: name}); err != nil {
-		return fmt.Errorf("migrate clickhouse database %s: %w", name, err)
+	err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{Addr: addr, Database: name})
+	if err != nil {
+		// Seen once in CI: a migration's connection closed under the
+		// concurrent DDL of many test databases. Start over once on a
+		// clean database; a second failure is reported with both errors.
+		t.Logf("testenv: migrate clickhouse database %s failed, retrying once on a clean database: %v", name, err)
+		if derr := dropClickHouseDB(addr, name); derr != nil {
+			return fmt.Errorf("migrate clickhouse database %s: %w (drop before retry: %v)", name, err, derr)
+		}
+		if rerr := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{Addr: addr, Database: name}); rerr != nil {
+			return fmt.Errorf("migrate clickhouse database %s: %w (first attempt: %v)", name, rerr, err)
+		}
 	}
 	return nil
+}
+
+// dropClickHouseDB drops database name. A DDL statement whose client went
+// away may still be running on the server ("New table appeared in database
+// being dropped", code 219): the drop is tried again for a few seconds.
+func dropClickHouseDB(addr, name string) error {
+	var err error
+	for range 10 {
+		err = clickHouseExec(addr, "DROP DATABASE IF EXISTS "+name)
+		var ex *clickhouse.Exception
+		if err == nil || !errors.As(err, &ex) || ex.Code != 219 {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return err
 }
 
 func clickHouseExec(addr, query string) error {
