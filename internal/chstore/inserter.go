@@ -29,6 +29,16 @@ func (s *Store) SpanInserter() *Inserter {
 	return &Inserter{s: s, query: insertSpansSQL, names: otlpconv.SpanColumns, what: "spans"}
 }
 
+// LogInserter returns an Inserter for log batches.
+func (s *Store) LogInserter() *Inserter {
+	return &Inserter{s: s, query: insertLogsSQL, names: otlpconv.LogColumns, what: "log records"}
+}
+
+// InsertLogs writes the whole batch in one insert, as Store.InsertLogs.
+func (in *Inserter) InsertLogs(ctx context.Context, b *otlpconv.LogBatch) error {
+	return in.insert(ctx, b.Columns(), b.Len())
+}
+
 // InsertSpans writes the whole batch in one insert, as Store.InsertSpans.
 func (in *Inserter) InsertSpans(ctx context.Context, b *otlpconv.SpanBatch) error {
 	return in.insert(ctx, b.Columns(), b.Len())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/events"
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
 )
@@ -26,7 +27,39 @@ type logSink struct {
 	// events, if set, collects the container events found in the logs
 	// (Kubernetes receivers' records, events.FromLogs): they are stored
 	// in container_events too and published for correlation.
-	events *eventBatch
+	events    *eventBatch
+	newEvents func() *eventBatch // a fresh events for the next batch; nil without events
+	ins       *chstore.Inserter  // reused insert batch, when the store offers one
+}
+
+// logInserters is a log store that hands out reusable inserters
+// (chstore.Store).
+type logInserters interface{ LogInserter() *chstore.Inserter }
+
+func newLogSink(store LogStore, classify Classifier, newEvents func() *eventBatch) *logSink {
+	ls := &logSink{store: store, classify: classify, newEvents: newEvents}
+	if newEvents != nil {
+		ls.events = newEvents()
+	}
+	if src, ok := store.(logInserters); ok {
+		ls.ins = src.LogInserter()
+	}
+	return ls
+}
+
+// Reset empties the sink for the next batch; its insert batch is kept.
+func (s *logSink) Reset() {
+	s.batch = otlpconv.LogBatch{}
+	if s.newEvents != nil {
+		s.events = s.newEvents()
+	}
+}
+
+// Close releases the sink's insert batch.
+func (s *logSink) Close() {
+	if s.ins != nil {
+		s.ins.Close()
+	}
 }
 
 func (s *logSink) Add(tenantID string, data []byte) (int, error) {
@@ -52,7 +85,11 @@ func (s *logSink) Insert(ctx context.Context) error {
 	if s.classify != nil {
 		s.classify.ClassifyLogs(&s.batch)
 	}
-	if err := s.store.InsertLogs(ctx, &s.batch); err != nil {
+	insert := s.store.InsertLogs
+	if s.ins != nil {
+		insert = s.ins.InsertLogs
+	}
+	if err := insert(ctx, &s.batch); err != nil {
 		return err
 	}
 	if s.events != nil {

@@ -67,11 +67,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.signals = append(s.signals, signalDef{
 			signal: bus.SignalLogs,
 			newSink: func() sink {
-				ls := &logSink{store: deps.Logs, classify: deps.Classify}
+				var newEvents func() *eventBatch
 				if deps.Events != nil {
-					ls.events = s.newEventBatch()
+					newEvents = s.newEventBatch
 				}
-				return ls
+				return newLogSink(deps.Logs, deps.Classify, newEvents)
 			},
 		})
 	}
