@@ -2,7 +2,6 @@ package chstore
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
@@ -37,21 +36,10 @@ func (s *Store) InsertMetrics(ctx context.Context, b *otlpconv.MetricBatch) erro
 }
 
 // insertColumns sends rows given column by column (cols in the order of
-// names) as one insert; what names the rows in errors.
+// names) as one insert through a one-shot Inserter; what names the rows in
+// errors.
 func (s *Store) insertColumns(ctx context.Context, query string, names []string, cols []any, rows int, what string) error {
-	if rows == 0 {
-		return nil
-	}
-	batch, err := s.conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return fmt.Errorf("prepare insert of %s: %w", what, err)
-	}
-	defer batch.Abort() //nolint:errcheck // no-op after Send
-	if err := appendColumns(batch, names, cols); err != nil {
-		return fmt.Errorf("append columns of %s: %w", what, err)
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d %s: %w", rows, what, err)
-	}
-	return nil
+	in := &Inserter{s: s, query: query, names: names, what: what}
+	defer in.Close()
+	return in.insert(ctx, cols, rows)
 }

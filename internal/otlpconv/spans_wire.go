@@ -576,11 +576,7 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 		case 11:
 			// Event { fixed64 time = 1; string name = 2; repeated KeyValue attributes = 3; dropped = 4 }.
 			var err error
-			scratch, err = w.attrs(data, f.start, f.end, 3, scratch[:0])
-			if err != nil {
-				return err
-			}
-			if r.eventAttrs[ie], err = attrsJSON(scratch); err != nil {
+			if r.eventAttrs[ie], scratch, err = w.attrsJSON(data, f, 3, scratch); err != nil {
 				return err
 			}
 			err = fields(data, f.start, f.end, func(g field) error {
@@ -604,11 +600,7 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 			// Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3;
 			// repeated KeyValue attributes = 4; dropped = 5; fixed32 flags = 6 }.
 			var err error
-			scratch, err = w.attrs(data, f.start, f.end, 4, scratch[:0])
-			if err != nil {
-				return err
-			}
-			if r.linkAttrs[il], err = attrsJSON(scratch); err != nil {
+			if r.linkAttrs[il], scratch, err = w.attrsJSON(data, f, 4, scratch); err != nil {
 				return err
 			}
 			err = fields(data, f.start, f.end, func(g field) error {
@@ -653,6 +645,17 @@ func linkID(v string, size int) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString([]byte(id)), nil
+}
+
+// attrsJSON renders the attributes (field num) of the event or link in f
+// as AttrsJSON does; scratch is reused across calls and returned.
+func (w *wireWalk) attrsJSON(data []byte, f field, num protowire.Number, scratch []attr) (string, []attr, error) {
+	scratch, err := w.attrs(data, f.start, f.end, num, scratch[:0])
+	if err != nil {
+		return "", scratch, err
+	}
+	js, err := attrsJSON(scratch)
+	return js, scratch, err
 }
 
 // attrsJSON is AttrsJSON for decoded attributes: a JSON object of the

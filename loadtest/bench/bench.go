@@ -173,18 +173,12 @@ steps:
 			best := r
 			rep.Best = &best
 		}
-		// Up while everything holds, down until something holds, then
-		// halfway between the best held rate and the lowest failed one while
-		// they are more than 10 % apart (bounded by MaxSteps and Budget).
-		failed := rep.FailedAbove()
-		switch {
-		case rep.Best == nil:
-			rate /= o.Factor
-		case failed == 0:
-			rate *= o.Factor
-		case failed > rep.Best.Rate*1.1:
-			rate = (rep.Best.Rate + failed) / 2
-		default:
+		best := 0.0
+		if rep.Best != nil {
+			best = rep.Best.Rate
+		}
+		var more bool
+		if rate, more = nextRate(rate, best, rep.FailedAbove(), o.Factor); !more {
 			break steps
 		}
 	}
@@ -229,6 +223,23 @@ func modelConfig(seed uint64) loadgen.ModelConfig {
 
 func ptr[T any](v T) *T { return &v }
 
+// nextRate is the step search of spans and of logs: up by factor while
+// every step held, down by it until one holds, then halfway between the
+// best held rate and the lowest failed one above it while they are more
+// than 10 % apart (bounded by the steps and the time budget). best and
+// failed are 0 when there is none; more is false when the search is done.
+func nextRate(rate, best, failed, factor float64) (next float64, more bool) {
+	switch {
+	case best == 0:
+		return rate / factor, true
+	case failed == 0:
+		return best * factor, true
+	case failed > best*1.1:
+		return (best + failed) / 2, true
+	}
+	return 0, false
+}
+
 // runLogsSteps steps the logs rate up while steps hold (down until one
 // holds if the first does not).
 func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store *chstore.Store, m *loadgen.Model) error {
@@ -239,7 +250,6 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 			rate = max(rate, float64(int(rep.Best.SpansPerSec/1000))*1000)
 		}
 	}
-	failed := 0.0 // lowest failed rate
 	for i := range o.LogsSteps {
 		if i > 0 && time.Since(rep.StartedAt) > o.Budget+2*time.Minute {
 			fmt.Fprintln(o.Out, "bench: time budget reached, no further logs step")
@@ -256,31 +266,23 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 		}
 		rep.LogSteps = append(rep.LogSteps, r)
 		fmt.Fprintf(o.Out, "bench: logs step %d: stored %.0f records/s, sustained=%v (%s)\n", i+1, r.LogsPerSec, r.Sustained, r.Reason)
-		if !r.Sustained && (failed == 0 || rate < failed) {
-			failed = rate
+		best := 0.0
+		if r.Sustained && (rep.BestLogs == nil || r.Rate > rep.BestLogs.Rate) {
+			b := r
+			rep.BestLogs = &b
+			rep.LogsPerSec = fmt.Sprintf("%.0f", r.LogsPerSec)
 		}
-		// As for spans: up while steps hold, down until one holds, then
-		// halfway while the best held and lowest failed are >10 % apart.
-		switch {
-		case r.Sustained:
-			if rep.BestLogs == nil || r.Rate > rep.BestLogs.Rate {
-				best := r
-				rep.BestLogs = &best
-				rep.LogsPerSec = fmt.Sprintf("%.0f", r.LogsPerSec)
-			}
-			if failed == 0 {
-				rate *= o.Factor
-			} else {
-				rate = (rep.BestLogs.Rate + failed) / 2
-			}
-		case rep.BestLogs == nil:
-			rate /= o.Factor // down until one holds
-		case failed > rep.BestLogs.Rate*1.1:
-			rate = (rep.BestLogs.Rate + failed) / 2
-		default:
-			return nil
+		if rep.BestLogs != nil {
+			best = rep.BestLogs.Rate
 		}
-		if failed > 0 && rep.BestLogs != nil && failed <= rep.BestLogs.Rate*1.1 {
+		failed := 0.0 // the lowest failed rate above the best
+		for _, l := range rep.LogSteps {
+			if !l.Sustained && l.Rate > best && (failed == 0 || l.Rate < failed) {
+				failed = l.Rate
+			}
+		}
+		var more bool
+		if rate, more = nextRate(rate, best, failed, o.Factor); !more {
 			return nil
 		}
 	}

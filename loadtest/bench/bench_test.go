@@ -81,3 +81,25 @@ func TestCPU(t *testing.T) {
 		t.Fatal("bad pid must read 0")
 	}
 }
+
+func TestNextRate(t *testing.T) {
+	tests := []struct {
+		name                       string
+		rate, best, failed, factor float64
+		want                       float64
+		more                       bool
+	}{
+		{"none held: down", 60000, 0, 60000, 1.5, 40000, true},
+		{"all held: up", 40000, 40000, 0, 1.5, 60000, true},
+		{"bracketed wide: halfway", 60000, 40000, 60000, 1.5, 50000, true},
+		{"bracketed within 10 %: done", 43000, 40000, 43000, 1.5, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, more := nextRate(tt.rate, tt.best, tt.failed, tt.factor)
+			if got != tt.want || more != tt.more {
+				t.Errorf("nextRate = %v, %v; want %v, %v", got, more, tt.want, tt.more)
+			}
+		})
+	}
+}

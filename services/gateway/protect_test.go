@@ -260,9 +260,6 @@ func TestInflightBytesShed(t *testing.T) {
 // A noisy tenant sending at 5× its limit gets 429s; a quiet tenant sending
 // within its limit at the same time is never refused.
 func TestNoisyTenantIsolation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs for 3 s")
-	}
 	const (
 		limit    = 200 // spans/s per tenant
 		perReq   = 10  // spans per request
