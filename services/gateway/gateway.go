@@ -380,14 +380,26 @@ type exported struct {
 	msg      string
 }
 
-// export is the transport-independent part of an export: drop invalid
-// records (partial success), apply the tenant's rate limits, publish
-// (unless there is nothing to store) and count the records. size is the
-// request's decompressed size; raw is the protobuf body req was decoded
-// from (nil for JSON). It returns what was accepted, or a reject reason
-// and an error; a request whose every record is invalid is rejected as a
-// whole.
-func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, req R, raw []byte, size int) (exported, string, error) {
+// receive is the transport-independent part of an export: it decodes the
+// body, drops invalid records (partial success), applies the tenant's rate
+// limits, publishes (unless there is nothing to store) and counts the
+// records. size is the request's decompressed size. A protobuf body the
+// signal's scanner vouches for is published as received without being
+// decoded (the hot path); everything else is decoded with pdata. It returns
+// what was accepted, or a reject reason and an error; a request whose
+// every record is invalid is rejected as a whole.
+func receive[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, body []byte, enc encoding, size int) (exported, string, error) {
+	if ep, ok := s.pub.(encodedPublisher); ok && enc == encProto && sig.scan != nil {
+		if n, ok := sig.scan(body); ok {
+			return publishAccepted(ctx, s, sig, tenantID, exported{accepted: n}, size, func(ctx context.Context) error {
+				return publishEncoded(ctx, ep, s.pub, sig, tenantID, body, n)
+			})
+		}
+	}
+	req, reason, err := decode(sig, body, enc)
+	if err != nil {
+		return exported{}, reason, err
+	}
 	var res exported
 	var rejectReason string
 	res.rejected, rejectReason, res.msg = sig.filter(req)
@@ -395,11 +407,19 @@ func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID str
 		s.metrics.rejectedRecords.WithLabelValues(sig.name, rejectReason).Add(float64(res.rejected))
 	}
 	res.accepted = sig.records(req)
+	if res.accepted == 0 && res.rejected > 0 {
+		return exported{}, rejectReason, apperr.New(apperr.KindInvalid, "%s", res.msg)
+	}
+	return publishAccepted(ctx, s, sig, tenantID, res, size, func(ctx context.Context) error {
+		return sig.publish(ctx, s.pub, tenantID, req)
+	})
+}
+
+// publishAccepted applies the tenant's rate limits to res and publishes it
+// within PublishTimeout; a request with nothing to store (an empty export
+// is valid OTLP) does not bother the bus.
+func publishAccepted[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, res exported, size int, publish func(context.Context) error) (exported, string, error) {
 	if res.accepted == 0 {
-		if res.rejected > 0 {
-			return exported{}, rejectReason, apperr.New(apperr.KindInvalid, "%s", res.msg)
-		}
-		// Nothing to store (an empty export is valid OTLP): don't bother the bus.
 		return res, "", nil
 	}
 	if err := s.allowTenant(tenantID, res.accepted, size); err != nil {
@@ -407,7 +427,7 @@ func export[R any](ctx context.Context, s *Service, sig *signal[R], tenantID str
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	if err := publishExport(pctx, s.pub, sig, tenantID, req, raw, res); err != nil {
+	if err := publish(pctx); err != nil {
 		reason, err := publishReason(ctx, pctx, err)
 		return exported{}, reason, err
 	}
@@ -422,16 +442,18 @@ type encodedPublisher interface {
 	PublishEncoded(ctx context.Context, sig bus.Signal, tenantID string, payload []byte, records int) (bool, error)
 }
 
-// publishExport publishes an accepted request. A protobuf request the
-// filter left unchanged is published as the bytes received when the
-// publisher can (saving a protobuf encode per request); anything else, and
-// bodies too large for one message, go through sig.publish.
-func publishExport[R any](ctx context.Context, pub Publisher, sig *signal[R], tenantID string, req R, raw []byte, res exported) error {
-	if ep, ok := pub.(encodedPublisher); ok && sig.encoded != "" && raw != nil && res.rejected == 0 {
-		done, err := ep.PublishEncoded(ctx, sig.encoded, tenantID, raw, res.accepted)
-		if done || err != nil {
-			return err
-		}
+// publishEncoded publishes a scanned protobuf body of n records as the
+// bytes received (saving a decode and an encode per request). Bodies too
+// large for one message are decoded after all and published through
+// sig.publish, which chunks them.
+func publishEncoded[R any](ctx context.Context, ep encodedPublisher, pub Publisher, sig *signal[R], tenantID string, body []byte, n int) error {
+	done, err := ep.PublishEncoded(ctx, sig.encoded, tenantID, body, n)
+	if done || err != nil {
+		return err
+	}
+	req := sig.newRequest()
+	if err := sig.unmarshalProto(req, body); err != nil {
+		return apperr.Wrap(apperr.KindInternal, err, "decoding a scanned request")
 	}
 	return sig.publish(ctx, pub, tenantID, req)
 }

@@ -113,11 +113,7 @@ func grpcExport[R any](ctx context.Context, s *Service, sig *signal[R], body []b
 	}
 	defer releaseBytes()
 
-	req, reason, err := decode(sig, body, encProto)
-	if err != nil {
-		return reject(reason, err)
-	}
-	res, reason, err := export(ctx, s, sig, tenantID, req, body, size)
+	res, reason, err := receive(ctx, s, sig, tenantID, body, encProto, size)
 	if err != nil {
 		return reject(reason, err)
 	}

@@ -64,16 +64,7 @@ func httpHandler[R any](s *Service, sig *signal[R]) http.Handler {
 			return
 		}
 		defer releaseBytes()
-		req, reason, err := decode(sig, body, enc)
-		if err != nil {
-			x.reject(reason, err)
-			return
-		}
-		var raw []byte
-		if enc == encProto {
-			raw = body
-		}
-		res, reason, err := export(r.Context(), s, sig, tenant.ID, req, raw, size)
+		res, reason, err := receive(r.Context(), s, sig, tenant.ID, body, enc, size)
 		if err != nil {
 			x.reject(reason, err)
 			return

@@ -24,7 +24,7 @@ type encodedPublisherFake struct {
 }
 
 func (p *encodedPublisherFake) PublishEncoded(_ context.Context, sig bus.Signal, tenantID string, payload []byte, records int) (bool, error) {
-	if sig != bus.SignalTraces || tenantID != "t1" {
+	if sig != bus.SignalTraces && sig != bus.SignalLogs || tenantID != "t1" {
 		return false, nil
 	}
 	if len(payload) > p.maxBytes {
@@ -99,5 +99,39 @@ func TestPublishesReceivedProtobufAsIs(t *testing.T) {
 	}
 	if encoded, _ := pub.takeEncoded(); len(encoded) != 1 || len(pub.take()) != 0 {
 		t.Errorf("gRPC: %d encoded publishes, want 1 and no decoded one", len(encoded))
+	}
+}
+
+// TestPublishesReceivedLogsAsIs: a protobuf logs request whose records all
+// have a time is published as received; one with a record the gateway must
+// stamp is decoded, stamped and re-encoded.
+func TestPublishesReceivedLogsAsIs(t *testing.T) {
+	var pub *encodedPublisherFake
+	g := startGatewayWith(t, nil, func(d *Deps) {
+		pub = &encodedPublisherFake{fakePublisher: d.Publisher.(*fakePublisher), maxBytes: 64 << 10}
+		d.Publisher = pub
+	})
+	clean := logsProto(t, sampleLogs(3))
+	resp := postHTTP(t, g, httpRequest{path: "/v1/logs", contentType: "application/x-protobuf", body: clean})
+	if resp.status != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	encoded, records := pub.takeEncoded()
+	if len(encoded) != 1 || !bytes.Equal(encoded[0], clean) || records[0] != 3 || len(pub.takeLogs()) != 0 {
+		t.Fatalf("clean logs: %d encoded publishes (records %v), want the body as received", len(encoded), records)
+	}
+
+	unstamped := sampleLogs(2)
+	unstamped.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1).SetTimestamp(0)
+	resp = postHTTP(t, g, httpRequest{path: "/v1/logs", contentType: "application/x-protobuf", body: logsProto(t, unstamped)})
+	if resp.status != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	if encoded, _ := pub.takeEncoded(); len(encoded) != 0 {
+		t.Fatalf("a record without time was published as received")
+	}
+	got := pub.takeLogs()
+	if len(got) != 1 || got[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1).ObservedTimestamp() == 0 {
+		t.Fatalf("want one decoded publish with the observed time stamped, got %d", len(got))
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/otlpconv"
 )
 
 // encoding is the wire encoding of an OTLP/HTTP body.
@@ -61,10 +62,12 @@ type signal[R any] struct {
 	protoSize func(R) int
 	// publish hands the request to the bus; nil only once it acknowledged.
 	publish func(ctx context.Context, p Publisher, tenantID string, req R) error
-	// encoded, when set, is the bus signal under which a protobuf request
-	// that publish would store unchanged (its filter removed nothing) may
-	// be published as the bytes received, without re-encoding it; see
-	// publishExport.
+	// scan, when set, vouches for a protobuf body without decoding it: it
+	// reports the records of a request that pdata decodes without error,
+	// that filter leaves whole and that publish would store unchanged.
+	// Such a body is published under encoded as the bytes received; see
+	// receive.
+	scan    func([]byte) (int, bool)
 	encoded bus.Signal
 	// response encodes the signal's export response: empty on full success,
 	// with partial_success {rejected_<records>, error_message} when rejected
@@ -87,6 +90,7 @@ var tracesSignal = signal[ptraceotlp.ExportRequest]{
 	publish: func(ctx context.Context, p Publisher, tenantID string, r ptraceotlp.ExportRequest) error {
 		return p.PublishTraces(ctx, tenantID, r.Traces())
 	},
+	scan:    otlpconv.ScanTraces,
 	encoded: bus.SignalTraces,
 	response: func(enc encoding, rejected int, msg string) ([]byte, error) {
 		resp := ptraceotlp.NewExportResponse()

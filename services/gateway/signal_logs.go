@@ -7,6 +7,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/aftertrace/aftertrace/internal/bus"
+	"github.com/aftertrace/aftertrace/internal/otlpconv"
 )
 
 // logsSignal is OTLP logs. pdata already checks id lengths; trace and span
@@ -23,6 +26,9 @@ var logsSignal = signal[plogotlp.ExportRequest]{
 	protoSize: func(r plogotlp.ExportRequest) int {
 		return (&plog.ProtoMarshaler{}).LogsSize(r.Logs())
 	},
+	// The scanner declines records without a time, which publish stamps.
+	scan:    otlpconv.ScanLogs,
+	encoded: bus.SignalLogs,
 	publish: func(ctx context.Context, p Publisher, tenantID string, r plogotlp.ExportRequest) error {
 		stampObserved(r.Logs(), time.Now())
 		return p.PublishLogs(ctx, tenantID, r.Logs())
