@@ -27,6 +27,7 @@ type StepConfig struct {
 	ProfileDir  string        // if set, a CPU profile of the server is saved here
 	ProfileFor  time.Duration
 	DrainWithin time.Duration // how long to wait for the writer to catch up afterwards
+	Replay      bool          // send pre-encoded requests (loadgen RunConfig.Replay)
 }
 
 // StepResult is what one step measured.
@@ -91,49 +92,59 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	rc.Rate, rc.Duration, rc.Connections, rc.BatchSpans = cfg.Rate, cfg.Duration, cfg.Connections, cfg.BatchSpans
 	rc.Faults, rc.Progress, rc.ProgressEvery = 0, progress, 5*time.Second
 	rc.OnAck = ids.add
+	rc.Replay = cfg.Replay
 	perReq := min(float64(cfg.BatchSpans), max(1, cfg.Rate/10))
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var probeMu sync.Mutex
-	wg.Go(func() {
-		if cfg.ProbeEvery <= 0 {
-			return
-		}
-		lat, timeouts := probe(sctx, st, cfg)
-		probeMu.Lock()
-		res.Probes, res.ProbeTimeouts = lat, timeouts
-		probeMu.Unlock()
-	})
-	wg.Go(func() { // lag half-way and at the end
-		select {
-		case <-sctx.Done():
-			return
-		case <-time.After(cfg.Duration / 2):
-		}
-		res.LagMid, _ = st.Lag(sctx)
-	})
-	if cfg.ProfileDir != "" {
-		res.Profile = filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%.0f.pprof", cfg.Rate))
+	appPID, chPID := st.appPID(), st.clickHousePID()
+	var app0, ch0, load0 float64
+	var began time.Time
+	// The step's clocks, CPU counters and watchers start with the schedule,
+	// once the load generator has prepared: encoding the replay pool takes
+	// a second or two, before the server is loaded.
+	rc.OnStart = func(t0 time.Time) {
+		began = t0
+		app0, ch0, load0 = procCPU(appPID), procCPU(chPID), procCPU(os.Getpid())
 		wg.Go(func() {
+			if cfg.ProbeEvery <= 0 {
+				return
+			}
+			lat, timeouts := probe(sctx, st, cfg)
+			probeMu.Lock()
+			res.Probes, res.ProbeTimeouts = lat, timeouts
+			probeMu.Unlock()
+		})
+		wg.Go(func() { // lag half-way and at the end
 			select {
 			case <-sctx.Done():
 				return
-			case <-time.After(max(cfg.Duration-cfg.ProfileFor, 0) / 2):
+			case <-time.After(cfg.Duration / 2):
 			}
-			if err := saveProfile(sctx, "http://"+st.HTTPAddr, cfg.ProfileFor, res.Profile); err != nil {
-				fmt.Fprintln(progress, "profile:", err)
-				res.Profile = ""
-			}
+			res.LagMid, _ = st.Lag(sctx)
 		})
+		if cfg.ProfileDir != "" {
+			res.Profile = filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%.0f.pprof", cfg.Rate))
+			wg.Go(func() {
+				select {
+				case <-sctx.Done():
+					return
+				case <-time.After(max(cfg.Duration-cfg.ProfileFor, 0) / 2):
+				}
+				if err := saveProfile(sctx, "http://"+st.HTTPAddr, cfg.ProfileFor, res.Profile); err != nil {
+					fmt.Fprintln(progress, "profile:", err)
+					res.Profile = ""
+				}
+			})
+		}
 	}
 
-	appPID, chPID := st.appPID(), st.clickHousePID()
-	app0, ch0, load0 := procCPU(appPID), procCPU(chPID), procCPU(os.Getpid())
-	began := time.Now()
 	stats, err := loadgen.Run(ctx, rc)
 	if err != nil {
+		cancel()
+		wg.Wait()
 		return res, err
 	}
 	ended := began.Add(cfg.Duration)

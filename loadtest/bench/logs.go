@@ -25,6 +25,7 @@ type LogsStepConfig struct {
 	PerRequest  int // records per OTLP request
 	Seed        uint64
 	DrainWithin time.Duration
+	Replay      bool // send a pre-encoded pool of requests (logPool)
 }
 
 // LogsStepResult is what a logs step measured.
@@ -104,6 +105,14 @@ func RunLogsStep(ctx context.Context, st *Stack, store *chstore.Store, m *loadge
 	for _, s := range m.Services {
 		pods = append(pods, s.Pods...)
 	}
+	var pool *logPool
+	if cfg.Replay {
+		var err error
+		// Wall clock only, so at.Sub(base) moves wall times (see loadgen.Run).
+		if pool, err = newLogPool(cfg.Seed, pods, cfg.PerRequest, logPoolSize, time.Now().Round(0)); err != nil {
+			return res, err
+		}
+	}
 	senders := make([]loadgen.Sender, cfg.Connections)
 	for i := range senders {
 		s, err := loadgen.NewGRPCSender(st.GRPCAddr, benchKey)
@@ -111,25 +120,38 @@ func RunLogsStep(ctx context.Context, st *Stack, store *chstore.Store, m *loadge
 			return res, err
 		}
 		defer s.Close()
+		if _, ok := s.(loadgen.RawLogSender); pool != nil && !ok {
+			return res, fmt.Errorf("logs replay: sender %T cannot send encoded requests", s)
+		}
 		senders[i] = s
 	}
 	tick := time.Duration(float64(cfg.PerRequest) / cfg.Rate * float64(time.Second))
 	lateAfter := max(tick, 50*time.Millisecond)
 	var requests, failed, late, acked atomic.Int64
 	var lastErr atomic.Value
-	due := make(chan time.Time, cfg.Connections)
+	type logDue struct {
+		n  int64 // request number
+		at time.Time
+	}
+	due := make(chan logDue, cfg.Connections)
 	var wg sync.WaitGroup
 	sendCtx := context.WithoutCancel(ctx)
 	for i, s := range senders {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+		raw, _ := s.(loadgen.RawLogSender) // checked above
 		wg.Go(func() {
-			for at := range due {
-				if time.Since(at) > lateAfter {
+			for d := range due {
+				if time.Since(d.at) > lateAfter {
 					late.Add(1)
 				}
-				ld := logRequest(rng, pods, cfg.PerRequest, at)
 				rctx, cancel := context.WithTimeout(sendCtx, 30*time.Second)
-				rej, err := s.SendLogs(rctx, ld)
+				var rej int64
+				var err error
+				if pool != nil {
+					rej, err = raw.SendLogsRaw(rctx, pool.request(d.n, d.at))
+				} else {
+					rej, err = s.SendLogs(rctx, logRequest(rng, pods, cfg.PerRequest, d.at))
+				}
 				cancel()
 				requests.Add(1)
 				switch {
@@ -165,7 +187,7 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case due <- at:
+		case due <- logDue{n: int64(i), at: at}:
 			res.scheduled += int64(cfg.PerRequest)
 		}
 	}

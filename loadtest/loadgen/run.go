@@ -34,11 +34,23 @@ type RunConfig struct {
 	RequestTimeout  time.Duration
 	Progress        io.Writer // one line per ProgressEvery; nil: quiet
 	ProgressEvery   time.Duration
+	// Replay sends pre-encoded requests: a pool of ReplaySpans spans (0:
+	// DefaultReplaySpans) generated and encoded before the run, sent again
+	// and again with their times moved to the schedule and their trace ids
+	// salted per round. Far cheaper per span than generating; traces only
+	// (no faults, metrics or logs), and the senders must implement
+	// RawTraceSender.
+	Replay      bool
+	ReplaySpans int
 
 	// NewSender overrides the transport (tests).
 	NewSender func() (Sender, error)
 	// OnAck, if set, is called after a trace request was fully accepted.
 	OnAck func(refs []TraceRef, acked time.Time)
+	// OnStart, if set, is called with the schedule's start (when the first
+	// request is due), after the replay pool is built: callers measuring
+	// the run start their clocks there.
+	OnStart func(t0 time.Time)
 }
 
 // DefaultRunConfig sends 2000 spans/s over gRPC for 30 s.
@@ -47,6 +59,7 @@ func DefaultRunConfig() RunConfig {
 		Model: DefaultModelConfig(), Transport: "grpc", Endpoint: "127.0.0.1:4317",
 		Rate: 2000, Duration: 30 * time.Second, Connections: 4, BatchSpans: 500,
 		MetricsInterval: 10 * time.Second, RequestTimeout: 30 * time.Second, ProgressEvery: time.Second,
+		ReplaySpans: DefaultReplaySpans,
 	}
 }
 
@@ -86,6 +99,22 @@ func (c RunConfig) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request timeout: must be positive"))
+	}
+	if c.ReplaySpans < 0 {
+		errs = append(errs, fmt.Errorf("replay spans: must not be negative, got %d", c.ReplaySpans))
+	}
+	if c.Replay {
+		// The pool repeats one stretch of traffic: faults (which need the
+		// generation time) and the generator's logs and metrics are not in it.
+		if c.Faults > 0 {
+			errs = append(errs, errors.New("replay: not supported with faults"))
+		}
+		if c.Metrics {
+			errs = append(errs, errors.New("replay: not supported with metrics"))
+		}
+		if c.LogsPerTrace > 0 {
+			errs = append(errs, errors.New("replay: not supported with logs per trace"))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -135,6 +164,19 @@ type job struct {
 	logs  int
 	pts   int
 	refs  []TraceRef
+	// replay, if set, is the pre-encoded request to send instead of td,
+	// with times moved by delta and trace ids salted by salt.
+	replay *replayReq
+	delta  time.Duration
+	salt   uint64
+}
+
+// traceRefs are the traces the job sends.
+func (j job) traceRefs() []TraceRef {
+	if j.replay != nil {
+		return j.replay.refsAt(j.delta, j.salt)
+	}
+	return j.refs
 }
 
 // Run generates and sends load until cfg.Duration has passed (or ctx
@@ -162,12 +204,45 @@ func Run(ctx context.Context, cfg RunConfig) (Stats, error) {
 			_ = s.Close()
 		}
 	}()
+	if cfg.Replay {
+		for _, s := range senders {
+			if _, ok := s.(RawTraceSender); !ok {
+				return Stats{}, fmt.Errorf("replay: sender %T does not implement RawTraceSender", s)
+			}
+		}
+	}
 
 	g := NewGenerator(m, cfg.Seed)
 	g.SetLogsPerTrace(cfg.LogsPerTrace)
 	if cfg.Metrics {
 		g.EnableMetrics()
 	}
+
+	// Requests of ~100 ms of traffic, at most BatchSpans spans.
+	perReq := int(min(float64(cfg.BatchSpans), max(1, cfg.Rate/10)))
+	tick := time.Duration(float64(perReq) / cfg.Rate * float64(time.Second))
+	lateAfter := max(tick, 50*time.Millisecond)
+
+	var pool *replayPool
+	if cfg.Replay {
+		began := time.Now()
+		want := int64(cfg.ReplaySpans)
+		if want == 0 {
+			want = DefaultReplaySpans
+		}
+		// No bigger than the run needs.
+		want = min(want, int64(cfg.Rate*cfg.Duration.Seconds())+1)
+		// Wall clock only (Round(0)): a replayed time is then due's wall
+		// time, as generating at due would stamp it, even if the clock steps.
+		if pool, err = buildReplayPool(ctx, g, cfg.Seed, perReq, cfg.Rate, want, began.Round(0)); err != nil {
+			return Stats{}, err
+		}
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "replay: %d requests, %d spans, %.1f MB encoded in %s\n",
+				len(pool.reqs), pool.spans, float64(pool.bytes)/1e6, time.Since(began).Round(time.Millisecond))
+		}
+	}
+
 	t0 := time.Now()
 	faults := m.PlanFaults(cfg.Faults, t0, cfg.Duration)
 	g.SetFaults(faults)
@@ -181,11 +256,9 @@ func Run(ctx context.Context, cfg RunConfig) (Stats, error) {
 			return Stats{}, err
 		}
 	}
-
-	// Requests of ~100 ms of traffic, at most BatchSpans spans.
-	perReq := int(min(float64(cfg.BatchSpans), max(1, cfg.Rate/10)))
-	tick := time.Duration(float64(perReq) / cfg.Rate * float64(time.Second))
-	lateAfter := max(tick, 50*time.Millisecond)
+	if cfg.OnStart != nil {
+		cfg.OnStart(t0)
+	}
 
 	var c counters
 	queue := make(chan job, cfg.Connections)
@@ -206,7 +279,7 @@ func Run(ctx context.Context, cfg RunConfig) (Stats, error) {
 	stopProgress := startProgress(cfg, &c, t0)
 
 	end := t0.Add(cfg.Duration)
-	generated := int64(0)
+	generated, traceReqs := int64(0), int64(0)
 	nextMetrics, lastMetrics := t0.Add(cfg.MetricsInterval), t0
 	timer := time.NewTimer(0)
 	<-timer.C
@@ -230,12 +303,19 @@ loop:
 			jobs = append(jobs, job{due: due, md: md, pts: pts})
 			lastMetrics, nextMetrics = due, nextMetrics.Add(cfg.MetricsInterval)
 		}
-		b := g.NextBatch(due, perReq)
-		generated += int64(b.Spans)
-		jobs = append(jobs, job{due: due, td: b.Traces, spans: b.Spans, refs: b.Refs})
-		if b.LogRecords > 0 {
-			jobs = append(jobs, job{due: due, ld: b.Logs, logs: b.LogRecords})
+		if pool != nil {
+			j := pool.job(traceReqs, due)
+			generated += int64(j.spans)
+			jobs = append(jobs, j)
+		} else {
+			b := g.NextBatch(due, perReq)
+			generated += int64(b.Spans)
+			jobs = append(jobs, job{due: due, td: b.Traces, spans: b.Spans, refs: b.Refs})
+			if b.LogRecords > 0 {
+				jobs = append(jobs, job{due: due, ld: b.Logs, logs: b.LogRecords})
+			}
 		}
+		traceReqs++
 		for _, j := range jobs {
 			select {
 			case <-ctx.Done():
@@ -263,10 +343,14 @@ func send(ctx context.Context, cfg RunConfig, s Sender, j job, c *counters) {
 	switch {
 	case j.spans > 0:
 		c.sentSpans.Add(int64(j.spans))
-		rej, err = s.SendTraces(ctx, j.td)
+		if j.replay != nil {
+			rej, err = sendReplayed(ctx, s, j)
+		} else {
+			rej, err = s.SendTraces(ctx, j.td)
+		}
 		account(c, &c.ackedSpans, &c.rejSpans, int64(j.spans), rej, err)
 		if err == nil && rej == 0 && cfg.OnAck != nil {
-			cfg.OnAck(j.refs, time.Now())
+			cfg.OnAck(j.traceRefs(), time.Now())
 		}
 	case j.logs > 0:
 		c.sentLogs.Add(int64(j.logs))

@@ -125,15 +125,7 @@ func (s *httpSender) SendTraces(ctx context.Context, td ptrace.Traces) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	out, err := s.post(ctx, "/v1/traces", body)
-	if err != nil {
-		return 0, err
-	}
-	resp := ptraceotlp.NewExportResponse()
-	if err := resp.UnmarshalProto(out); err != nil {
-		return 0, nil // an unparsable success body still means success
-	}
-	return resp.PartialSuccess().RejectedSpans(), nil
+	return s.SendTracesRaw(ctx, body)
 }
 
 func (s *httpSender) SendLogs(ctx context.Context, ld plog.Logs) (int64, error) {
@@ -141,15 +133,7 @@ func (s *httpSender) SendLogs(ctx context.Context, ld plog.Logs) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	out, err := s.post(ctx, "/v1/logs", body)
-	if err != nil {
-		return 0, err
-	}
-	resp := plogotlp.NewExportResponse()
-	if err := resp.UnmarshalProto(out); err != nil {
-		return 0, nil
-	}
-	return resp.PartialSuccess().RejectedLogRecords(), nil
+	return s.SendLogsRaw(ctx, body)
 }
 
 func (s *httpSender) SendMetrics(ctx context.Context, md pmetric.Metrics) (int64, error) {
