@@ -12,10 +12,10 @@ import (
 type Config struct {
 	OpsAddr         string        // /healthz /readyz /metrics; "" disables the listener
 	Durable         string        // durable consumer name prefix
-	Workers         int           // concurrent fetch+insert loops
+	Workers         int           // concurrent inserts per signal (one puller fills the next batch meanwhile)
 	BatchRows       int           // flush when a batch holds this many rows
 	FlushInterval   time.Duration // ... or when its oldest message is this old
-	PrefetchBytes   int           // bytes a worker pulls ahead of processing
+	PrefetchBytes   int           // bytes a signal's puller pulls ahead of processing
 	AckWait         time.Duration // redelivery after this long without ack
 	MaxAckPending   int           // unacknowledged messages in flight
 	MaxDeliver      int           // deliveries of a permanently failing message before dead-lettering
