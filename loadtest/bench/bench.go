@@ -40,7 +40,11 @@ type Options struct {
 	LogsSteps        int
 	LogsStepDuration time.Duration
 	AppArgs          []string // extra `aftertrace run` flags (experiments: writer batching, loops off)
-	Out              io.Writer
+	// Replay makes the span and logs steps send pre-encoded requests
+	// (patched ids and times) instead of generating each one: the load
+	// generator shares the machine with the server it measures.
+	Replay bool
+	Out    io.Writer
 }
 
 // DefaultOptions fit `make bench` into 10 minutes.
@@ -48,8 +52,8 @@ func DefaultOptions() Options {
 	return Options{
 		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
 		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 6 * time.Minute,
-		RawMaxTime: 20 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
-		Compare: ptr(DefaultCompareOptions()), LogsSteps: 4, LogsStepDuration: 30 * time.Second, Out: os.Stdout,
+		RawMaxTime: 60 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
+		Compare: ptr(DefaultCompareOptions()), LogsSteps: 4, LogsStepDuration: 30 * time.Second, Replay: true, Out: os.Stdout,
 	}
 }
 
@@ -112,12 +116,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "bench: building %d raw batches of %d rows\n", 4, wcfg.BatchRows)
-	batches := BuildBatches(loadgen.NewGenerator(m, o.Seed), benchTenant, 4, wcfg.BatchRows, 500, time.Now(), 50*time.Millisecond)
+	const rawBatches, rawReqSpans, rawStep = 4, 500, 50 * time.Millisecond
+	batches := BuildBatches(loadgen.NewGenerator(m, o.Seed), benchTenant, rawBatches, wcfg.BatchRows, rawReqSpans, time.Now(), rawStep)
+	rawRoundSpan := timeSpan(batches) + rawStep
 	chPID := st.clickHousePID()
 	cpu0, ch0 := selfCPU(), procCPU(chPID)
-	rep.Raw, err = RawInsert(ctx, rawStore, batches, wcfg.Workers, 1000, o.RawMaxTime)
+	rep.Raw, err = RawInsert(ctx, rawStore, batches, o.Seed, rawRoundSpan, wcfg.Workers, 1000, o.RawMaxTime)
 	rep.Raw.ClientCPU, rep.Raw.CHCPU = selfCPU()-cpu0, procCPU(chPID)-ch0
 	batches = nil //nolint:ineffassign // release before the end-to-end phase
+	if err == nil {
+		// The baseline's merges would go on into the first step: drop them.
+		err = rawStore.Conn().Exec(ctx, "DROP DATABASE bench_raw")
+	}
 	rawStore.Close()
 	if err != nil {
 		return nil, err
@@ -162,7 +172,7 @@ steps:
 		r, err := RunStep(ctx, st, store, StepConfig{
 			Rate: rate, Duration: o.StepDuration, Connections: o.Connections, BatchSpans: o.BatchSpans,
 			Transport: o.Transport, Seed: o.Seed + uint64(i), ProbeEvery: o.ProbeEvery,
-			ProfileDir: o.ProfileDir, ProfileFor: o.ProfileFor, DrainWithin: 45 * time.Second,
+			ProfileDir: o.ProfileDir, ProfileFor: o.ProfileFor, DrainWithin: 45 * time.Second, Replay: o.Replay,
 		}, ids, o.Out)
 		if err != nil {
 			return nil, err
@@ -259,7 +269,7 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 		fmt.Fprintf(o.Out, "bench: logs step %d: %.0f records/s for %s\n", i+1, rate, o.LogsStepDuration)
 		r, err := RunLogsStep(ctx, st, store, m, LogsStepConfig{
 			Rate: rate, Duration: o.LogsStepDuration, Connections: o.Connections, PerRequest: 1000,
-			Seed: o.Seed + 100 + uint64(i), DrainWithin: 45 * time.Second,
+			Seed: o.Seed + 100 + uint64(i), DrainWithin: 45 * time.Second, Replay: o.Replay,
 		})
 		if err != nil {
 			return err

@@ -25,10 +25,15 @@ type RawResult struct {
 
 // RawInsert inserts the batches rounds times over with workers concurrent
 // inserts (like the writer's insert loops), stopping early at maxTime.
-func RawInsert(ctx context.Context, store *chstore.Store, batches []*otlpconv.SpanBatch, workers, rounds int, maxTime time.Duration) (RawResult, error) {
+// Round r inserts copies with trace ids xor-ed by a round mask and times
+// moved by r × roundSpan, as bench-scale does: rows the same as end to end
+// ones in that no two are duplicates (identical rows would be collapsed by
+// ReplacingMergeTree merges, making the baseline's merges cheaper than
+// those of real traffic).
+func RawInsert(ctx context.Context, store *chstore.Store, batches []*otlpconv.SpanBatch, seed uint64, roundSpan time.Duration, workers, rounds int, maxTime time.Duration) (RawResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, maxTime+time.Minute)
 	defer cancel()
-	work := make(chan *otlpconv.SpanBatch)
+	work := make(chan *otlpconv.SpanBatch, workers)
 	var rows, inserts atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -48,13 +53,14 @@ func RawInsert(ctx context.Context, store *chstore.Store, batches []*otlpconv.Sp
 	}
 	deadline := begin.Add(maxTime)
 feed:
-	for range rounds {
+	for r := range rounds {
+		mask := roundMask(seed, uint64(r))
 		for _, b := range batches {
 			if time.Now().After(deadline) {
 				break feed
 			}
 			select {
-			case work <- b:
+			case work <- shifted(b, mask, time.Duration(r)*roundSpan):
 			case <-ctx.Done():
 				break feed
 			}

@@ -24,3 +24,18 @@ func BuildBatches(g *loadgen.Generator, tenant string, n, rows, reqSpans int, st
 	}
 	return out
 }
+
+// timeSpan is the time from the earliest span start to the latest span
+// end over batches.
+func timeSpan(batches []*otlpconv.SpanBatch) time.Duration {
+	var lo, hi uint64
+	for _, b := range batches {
+		for i := range b.Len() {
+			if lo == 0 || b.StartNs[i] < lo {
+				lo = b.StartNs[i]
+			}
+			hi = max(hi, b.EndNs[i])
+		}
+	}
+	return time.Duration(hi - lo)
+}
