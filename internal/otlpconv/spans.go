@@ -67,24 +67,51 @@ type SpanBatch struct {
 
 	// Slabs the per-row arrays are cut from, so that a span costs a few
 	// allocations per batch rather than a dozen of its own.
-	strSlab []string
-	u64Slab []uint64
-	u8Slab  []uint8
+	strSlab slab[string]
+	u64Slab slab[uint64]
+	u8Slab  slab[uint8]
 }
 
 // slabRows is how many array elements one slab allocation holds.
 const slabRows = 4096
 
-// cut returns a zero-length slice of capacity n taken from *slab,
-// allocating a new slab when the current one is full. Appending up to n
-// elements to the result never touches its neighbours.
-func cut[T any](slab *[]T, n int) []T {
-	if cap(*slab)-len(*slab) < n {
-		*slab = make([]T, 0, max(slabRows, n))
+// slab hands out pieces of large arrays. Reset takes back every array
+// cut from since the last Reset (no row refers to them any more), so a
+// reused batch stops allocating once it has reached its size.
+type slab[T any] struct {
+	cur  []T
+	used [][]T // full arrays cut from since the last reset
+	free [][]T // arrays to cut from again
+}
+
+// cut returns a zero-length slice of capacity n taken from s, moving to
+// another array when the current one is full. Appending up to n elements
+// to the result never touches its neighbours.
+func cut[T any](s *slab[T], n int) []T {
+	if cap(s.cur)-len(s.cur) < n {
+		if cap(s.cur) > 0 {
+			s.used = append(s.used, s.cur)
+		}
+		if k := len(s.free); k > 0 && cap(s.free[k-1]) >= n {
+			s.cur, s.free = s.free[k-1][:0], s.free[:k-1]
+		} else {
+			s.cur = make([]T, 0, max(slabRows, n))
+		}
 	}
-	i := len(*slab)
-	*slab = (*slab)[:i+n]
-	return (*slab)[i : i : i+n]
+	i := len(s.cur)
+	s.cur = s.cur[:i+n]
+	return s.cur[i : i : i+n]
+}
+
+// reset makes every array cut from so far available again.
+func (s *slab[T]) reset() {
+	s.free = append(s.free, s.used...)
+	clear(s.used)
+	s.used = s.used[:0]
+	if cap(s.cur) > 0 {
+		s.free = append(s.free, s.cur[:0])
+	}
+	s.cur = nil
 }
 
 // SpanColumns are the spans table columns, in the order Columns returns them.
@@ -120,7 +147,12 @@ func (b *SpanBatch) Len() int { return len(b.TenantID) }
 // writer reuses one batch per worker: regrowing 41 columns for every insert
 // cost more than decoding). Rows past the length keep their old references
 // until overwritten: at most one batch's worth.
-func (b *SpanBatch) Reset() { b.truncate(0) }
+func (b *SpanBatch) Reset() {
+	b.truncate(0)
+	b.strSlab.reset()
+	b.u64Slab.reset()
+	b.u8Slab.reset()
+}
 
 // resourceInfo is what every span of one resource shares.
 type resourceInfo struct {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -28,8 +29,25 @@ var errWire = errors.New("otlpconv: wire walk declined")
 // the walk declines is decoded by pdata instead, which also supplies the
 // error for malformed input. It returns the number of spans appended.
 func (b *SpanBatch) AppendTracesProto(tenantID string, data []byte) (int, error) {
+	return b.appendTracesProto(tenantID, data, string(data))
+}
+
+// AppendTracesProtoOwned is AppendTracesProto for a caller that hands data
+// over: the rows' strings point into data itself instead of into a copy,
+// so data must never change while the batch holds them (until Reset and
+// refill). The writer's messages are such buffers: each is allocated for
+// one message and only read; sparing the copy spares allocating and
+// collecting a message's size per message.
+func (b *SpanBatch) AppendTracesProtoOwned(tenantID string, data []byte) (int, error) {
+	if len(data) == 0 {
+		return b.AppendTracesProto(tenantID, data)
+	}
+	return b.appendTracesProto(tenantID, data, unsafe.String(&data[0], len(data)))
+}
+
+func (b *SpanBatch) appendTracesProto(tenantID string, data []byte, s string) (int, error) {
 	mark := b.Len()
-	w := wireWalk{b: b, s: string(data), tenant: tenantID}
+	w := wireWalk{b: b, s: s, tenant: tenantID}
 	n, err := w.request(data)
 	if err == nil {
 		return n, nil

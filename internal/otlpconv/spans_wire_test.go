@@ -293,4 +293,10 @@ func BenchmarkDecodeAppendTraces(b *testing.B) {
 			return err
 		})
 	})
+	b.Run("wire-owned", func(b *testing.B) {
+		run(b, func(sb *SpanBatch) error {
+			_, err := sb.AppendTracesProtoOwned("t", data)
+			return err
+		})
+	})
 }

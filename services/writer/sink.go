@@ -54,7 +54,8 @@ func (s *traceSink) Add(tenantID string, data []byte) (int, error) {
 	if tenantID == "" {
 		return 0, apperr.Permanent(fmt.Errorf("message has no %s header", bus.HeaderTenant))
 	}
-	n, err := s.batch.AppendTracesProto(tenantID, data)
+	// A message's data is a buffer of its own that nobody writes to.
+	n, err := s.batch.AppendTracesProtoOwned(tenantID, data)
 	if err != nil {
 		return 0, apperr.Permanent(fmt.Errorf("decode traces: %w", err))
 	}
