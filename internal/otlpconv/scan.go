@@ -123,22 +123,36 @@ func scanScope(r reader) bool {
 }
 
 // scanKeyValue: KeyValue { string key = 1; AnyValue value = 2;
-// int32 key_strindex = 3 }.
+// int32 key_strindex = 3 }. Attributes are most of a request: this and
+// scanAnyValue loop without closures.
 func scanKeyValue(r reader, depth int) bool {
 	if depth > maxScanDepth {
 		return false
 	}
-	return scanFields(r, func(d []byte, f field) bool {
+	var f field
+	for {
+		more, err := r.next(&f)
+		if err != nil {
+			return false
+		}
+		if !more {
+			return true
+		}
 		switch f.num {
 		case 1:
-			return f.typ == protowire.BytesType
+			if f.typ != protowire.BytesType {
+				return false
+			}
 		case 2:
-			return f.typ == protowire.BytesType && scanAnyValue(sub(d, f), depth+1)
+			if f.typ != protowire.BytesType || !scanAnyValue(sub(r.data, f), depth+1) {
+				return false
+			}
 		case 3:
-			return f.typ == protowire.VarintType
+			if f.typ != protowire.VarintType {
+				return false
+			}
 		}
-		return unknownField(f)
-	})
+	}
 }
 
 // scanAnyValue: AnyValue { oneof value { string = 1; bool = 2; int64 = 3;
@@ -149,33 +163,46 @@ func scanAnyValue(r reader, depth int) bool {
 	if depth > maxScanDepth {
 		return false
 	}
-	return scanFields(r, func(d []byte, f field) bool {
+	var f field
+	for {
+		more, err := r.next(&f)
+		if err != nil {
+			return false
+		}
+		if !more {
+			return true
+		}
+		ok := true
 		switch f.num {
 		case 1, 7:
-			return f.typ == protowire.BytesType
+			ok = f.typ == protowire.BytesType
 		case 2, 3, 8:
-			return f.typ == protowire.VarintType
+			ok = f.typ == protowire.VarintType
 		case 4:
-			return f.typ == protowire.Fixed64Type
+			ok = f.typ == protowire.Fixed64Type
 		case 5, 6:
-			if f.typ != protowire.BytesType {
-				return false
-			}
-			list := f.num
-			return scanFields(sub(d, f), func(d []byte, f field) bool {
-				if f.num != 1 {
-					return unknownField(f)
-				}
-				if f.typ != protowire.BytesType {
-					return false
-				}
-				if list == 5 {
-					return scanAnyValue(sub(d, f), depth+1)
-				}
-				return scanKeyValue(sub(d, f), depth+1)
-			})
+			ok = f.typ == protowire.BytesType && scanValueList(sub(r.data, f), f.num == 5, depth)
 		}
-		return unknownField(f)
+		if !ok {
+			return false
+		}
+	}
+}
+
+// scanValueList: the elements (field 1) of an ArrayValue (AnyValues) or a
+// KeyValueList (KeyValues).
+func scanValueList(r reader, array bool, depth int) bool {
+	return scanFields(r, func(d []byte, f field) bool {
+		if f.num != 1 {
+			return unknownField(f)
+		}
+		if f.typ != protowire.BytesType {
+			return false
+		}
+		if array {
+			return scanAnyValue(sub(d, f), depth+1)
+		}
+		return scanKeyValue(sub(d, f), depth+1)
 	})
 }
 
@@ -236,38 +263,44 @@ func scanID(d []byte, f field, size int) (idState, bool) {
 // be set and non-zero (the gateway's filter rejects the span otherwise).
 func scanSpan(r reader) bool {
 	traceID, spanID := idMissing, idMissing
-	ok := scanFields(r, func(d []byte, f field) bool {
-		var ok bool
+	var f field
+	for {
+		more, err := r.next(&f)
+		if err != nil {
+			return false
+		}
+		if !more {
+			return traceID == idSet && spanID == idSet
+		}
+		ok := true
 		switch f.num {
 		case 1:
-			traceID, ok = scanID(d, f, 16)
-			return ok
+			traceID, ok = scanID(r.data, f, 16)
 		case 2:
-			spanID, ok = scanID(d, f, 8)
-			return ok
+			spanID, ok = scanID(r.data, f, 8)
 		case 4:
-			_, ok = scanID(d, f, 8)
-			return ok
+			_, ok = scanID(r.data, f, 8)
 		case 3, 5:
-			return f.typ == protowire.BytesType
+			ok = f.typ == protowire.BytesType
 		case 6, 10, 12, 14:
-			return f.typ == protowire.VarintType
+			ok = f.typ == protowire.VarintType
 		case 7, 8:
-			return f.typ == protowire.Fixed64Type
+			ok = f.typ == protowire.Fixed64Type
 		case 16:
-			return f.typ == protowire.Fixed32Type
+			ok = f.typ == protowire.Fixed32Type
 		case 9:
-			return scanAttrs(d, f)
+			ok = scanAttrs(r.data, f)
 		case 11:
-			return f.typ == protowire.BytesType && scanEvent(sub(d, f))
+			ok = f.typ == protowire.BytesType && scanEvent(sub(r.data, f))
 		case 13:
-			return f.typ == protowire.BytesType && scanLink(sub(d, f))
+			ok = f.typ == protowire.BytesType && scanLink(sub(r.data, f))
 		case 15:
-			return f.typ == protowire.BytesType && scanStatus(sub(d, f))
+			ok = f.typ == protowire.BytesType && scanStatus(sub(r.data, f))
 		}
-		return unknownField(f)
-	})
-	return ok && traceID == idSet && spanID == idSet
+		if !ok {
+			return false
+		}
+	}
 }
 
 // scanEvent: Span.Event { fixed64 time_unix_nano = 1; string name = 2;
