@@ -29,13 +29,17 @@ func TestPublishEncoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(msg.Data, small) {
+	payload, err := DecodePayload(msg.Header, msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(payload, small) {
 		t.Error("published payload differs from the received bytes")
 	}
 	if got := msg.Header.Get(HeaderRecords); got != "3" {
 		t.Errorf("%s = %q, want 3", HeaderRecords, got)
 	}
-	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(msg.Data)
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(payload)
 	if err != nil || td.SpanCount() != 3 {
 		t.Fatalf("decode: %d spans, err %v", td.SpanCount(), err)
 	}

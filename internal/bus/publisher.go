@@ -113,7 +113,10 @@ func (p *Publisher) publish(ctx context.Context, sig Signal, tenantID string, pa
 	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
 	for i, payload := range payloads {
 		msg := nats.NewMsg(IngestSubject(sig))
-		msg.Data = payload
+		var enc string
+		if msg.Data, enc = encodePayload(payload); enc != "" {
+			msg.Header.Set(HeaderEncoding, enc)
+		}
 		msg.Header.Set(HeaderTenant, tenantID)
 		msg.Header.Set(HeaderSignal, string(sig))
 		msg.Header.Set(HeaderRecords, strconv.Itoa(counts[i]))

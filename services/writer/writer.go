@@ -309,8 +309,12 @@ func (s *Service) add(ctx context.Context, sig signalDef, sk sink, msg jetstream
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		s.m.redelivered.WithLabelValues(string(sig.signal)).Inc()
 	}
-	if _, err := sk.Add(msg.Headers().Get(bus.HeaderTenant), msg.Data()); err != nil {
-		s.reject(ctx, sig, msg, "decode", err)
+	data, err := bus.Payload(msg)
+	if err == nil {
+		_, err = sk.Add(msg.Headers().Get(bus.HeaderTenant), data)
+	}
+	if err != nil {
+		s.reject(ctx, sig, msg, "decode", apperr.Permanent(err))
 		return false
 	}
 	return true
@@ -370,12 +374,16 @@ func (s *Service) insert(ctx context.Context, sig signalDef, sk sink) error {
 func (s *Service) flushEach(ctx context.Context, sig signalDef, pending []jetstream.Msg) {
 	for _, m := range pending {
 		one := sig.newSink()
-		if _, err := one.Add(m.Headers().Get(bus.HeaderTenant), m.Data()); err != nil {
+		data, err := bus.Payload(m)
+		if err == nil {
+			_, err = one.Add(m.Headers().Get(bus.HeaderTenant), data)
+		}
+		if err != nil {
 			s.reject(ctx, sig, m, "decode", err)
 			closeSink(one)
 			continue
 		}
-		err := s.insert(ctx, sig, one)
+		err = s.insert(ctx, sig, one)
 		closeSink(one)
 		switch {
 		case err == nil:
