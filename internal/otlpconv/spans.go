@@ -70,6 +70,10 @@ type SpanBatch struct {
 	strSlab slab[string]
 	u64Slab slab[uint64]
 	u8Slab  slab[uint8]
+
+	// Scratch of the protobuf walk, kept from message to message.
+	walkAttrs  []attr
+	walkFields []field
 }
 
 // slabRows is how many array elements one slab allocation holds.

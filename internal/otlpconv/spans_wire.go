@@ -47,8 +47,9 @@ func (b *SpanBatch) AppendTracesProtoOwned(tenantID string, data []byte) (int, e
 
 func (b *SpanBatch) appendTracesProto(tenantID string, data []byte, s string) (int, error) {
 	mark := b.Len()
-	w := wireWalk{b: b, s: s, tenant: tenantID}
+	w := wireWalk{b: b, s: s, tenant: tenantID, spanAttrs: b.walkAttrs, spanEvs: b.walkFields}
 	n, err := w.request(data)
+	b.walkAttrs, b.walkFields = w.spanAttrs[:0], w.spanEvs[:0]
 	if err == nil {
 		return n, nil
 	}
@@ -79,6 +80,10 @@ type wireWalk struct {
 	s      string
 	tenant string
 	base   int // offset of the message being walked within s
+
+	// Scratch of span: reused from span to span.
+	spanAttrs          []attr
+	spanEvs, spanLinks []field
 }
 
 // field is one decoded tag and value; a length-delimited value is
@@ -505,9 +510,20 @@ var (
 func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName, scopeVersion string) error {
 	r := spanRow{traceID: zeroTraceID, spanID: zeroSpanID, scopeName: scopeName, scopeVersion: scopeVersion}
 	seenStatus := false
-	nAttrs, nEvents, nLinks := 0, 0, 0
-	err := fields(data, start, end, func(f field) error {
-		var err error
+	// One pass over the span's fields: attributes go to a scratch slice,
+	// events and links (rare) are noted and read after it, once their
+	// number is known.
+	attrs, evs, links := w.spanAttrs[:0], w.spanEvs[:0], w.spanLinks[:0]
+	rd := reader{data: data, pos: start, end: end}
+	var f field
+	for {
+		more, err := rd.next(&f)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
 		switch f.num {
 		case 1:
 			if err = want(f, protowire.BytesType); err == nil {
@@ -532,18 +548,21 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 		case 8:
 			err, r.end = want(f, protowire.Fixed64Type), f.u
 		case 9:
-			err = want(f, protowire.BytesType)
-			nAttrs++
+			if err = want(f, protowire.BytesType); err == nil {
+				var a attr
+				a, err = w.keyValue(data, f.start, f.end)
+				attrs = append(attrs, a)
+			}
 		case 10:
 			err, r.droppedAttrs = want(f, protowire.VarintType), uint32(f.u)
 		case 11:
 			err = want(f, protowire.BytesType)
-			nEvents++
+			evs = append(evs, f)
 		case 12:
 			err, r.droppedEvents = want(f, protowire.VarintType), uint32(f.u)
 		case 13:
 			err = want(f, protowire.BytesType)
-			nLinks++
+			links = append(links, f)
 		case 14:
 			err, r.droppedLinks = want(f, protowire.VarintType), uint32(f.u)
 		case 15:
@@ -569,87 +588,82 @@ func (w *wireWalk) span(data []byte, start, end int, ri *resourceInfo, scopeName
 		case 16:
 			err, r.flags = want(f, protowire.Fixed32Type), uint32(f.u)
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
+	w.spanAttrs, w.spanEvs, w.spanLinks = attrs, evs, links // keep their capacity for the next span
 	if r.parent != "" && isZero(r.parent) {
 		r.parent = ""
 	}
 
 	b := w.b
-	r.attrKeys, r.attrValues, r.attrTypes = cut(&b.strSlab, nAttrs), cut(&b.strSlab, nAttrs), cut(&b.u8Slab, nAttrs)
+	nAttrs, nEvents, nLinks := len(attrs), len(evs), len(links)
+	r.attrKeys, r.attrValues, r.attrTypes = cut(&b.strSlab, nAttrs)[:nAttrs], cut(&b.strSlab, nAttrs)[:nAttrs], cut(&b.u8Slab, nAttrs)[:nAttrs]
+	for i, a := range attrs {
+		r.attrKeys[i], r.attrValues[i], r.attrTypes[i] = a.key, a.val, a.typ
+	}
 	r.eventTimes, r.eventNames, r.eventAttrs = cut(&b.u64Slab, nEvents)[:nEvents], cut(&b.strSlab, nEvents)[:nEvents], cut(&b.strSlab, nEvents)[:nEvents]
 	r.linkTraceIDs, r.linkSpanIDs = cut(&b.strSlab, nLinks)[:nLinks], cut(&b.strSlab, nLinks)[:nLinks]
 	r.linkStates, r.linkAttrs = cut(&b.strSlab, nLinks)[:nLinks], cut(&b.strSlab, nLinks)[:nLinks]
-	ie, il := 0, 0
 	var scratch []attr
-	err = fields(data, start, end, func(f field) error {
-		switch f.num {
-		case 9:
-			a, err := w.keyValue(data, f.start, f.end)
-			r.attrKeys, r.attrValues, r.attrTypes = append(r.attrKeys, a.key), append(r.attrValues, a.val), append(r.attrTypes, a.typ)
-			return err
-		case 11:
-			// Event { fixed64 time = 1; string name = 2; repeated KeyValue attributes = 3; dropped = 4 }.
-			var err error
-			if r.eventAttrs[ie], scratch, err = w.attrsJSON(data, f, 3, scratch); err != nil {
-				return err
-			}
-			err = fields(data, f.start, f.end, func(g field) error {
-				switch g.num {
-				case 1:
-					r.eventTimes[ie] = g.u
-					return want(g, protowire.Fixed64Type)
-				case 2:
-					r.eventNames[ie] = w.str(g)
-					return want(g, protowire.BytesType)
-				case 3:
-					return want(g, protowire.BytesType)
-				case 4:
-					return want(g, protowire.VarintType)
-				}
-				return nil
-			})
-			ie++
-			return err
-		case 13:
-			// Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3;
-			// repeated KeyValue attributes = 4; dropped = 5; fixed32 flags = 6 }.
-			var err error
-			if r.linkAttrs[il], scratch, err = w.attrsJSON(data, f, 4, scratch); err != nil {
-				return err
-			}
-			err = fields(data, f.start, f.end, func(g field) error {
-				var err error
-				switch g.num {
-				case 1:
-					if err = want(g, protowire.BytesType); err == nil {
-						r.linkTraceIDs[il], err = linkID(w.str(g), 16)
-					}
-				case 2:
-					if err = want(g, protowire.BytesType); err == nil {
-						r.linkSpanIDs[il], err = linkID(w.str(g), 8)
-					}
-				case 3:
-					err, r.linkStates[il] = want(g, protowire.BytesType), w.str(g)
-				case 4:
-					err = want(g, protowire.BytesType)
-				case 5:
-					err = want(g, protowire.VarintType)
-				case 6:
-					err = want(g, protowire.Fixed32Type)
-				}
-				return err
-			})
-			il++
+	for ie, f := range evs {
+		// Event { fixed64 time = 1; string name = 2; repeated KeyValue attributes = 3; dropped = 4 }.
+		var err error
+		if r.eventAttrs[ie], scratch, err = w.attrsJSON(data, f, 3, scratch); err != nil {
 			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		err = fields(data, f.start, f.end, func(g field) error {
+			switch g.num {
+			case 1:
+				r.eventTimes[ie] = g.u
+				return want(g, protowire.Fixed64Type)
+			case 2:
+				r.eventNames[ie] = w.str(g)
+				return want(g, protowire.BytesType)
+			case 3:
+				return want(g, protowire.BytesType)
+			case 4:
+				return want(g, protowire.VarintType)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for il, f := range links {
+		// Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3;
+		// repeated KeyValue attributes = 4; dropped = 5; fixed32 flags = 6 }.
+		var err error
+		if r.linkAttrs[il], scratch, err = w.attrsJSON(data, f, 4, scratch); err != nil {
+			return err
+		}
+		err = fields(data, f.start, f.end, func(g field) error {
+			var err error
+			switch g.num {
+			case 1:
+				if err = want(g, protowire.BytesType); err == nil {
+					r.linkTraceIDs[il], err = linkID(w.str(g), 16)
+				}
+			case 2:
+				if err = want(g, protowire.BytesType); err == nil {
+					r.linkSpanIDs[il], err = linkID(w.str(g), 8)
+				}
+			case 3:
+				err, r.linkStates[il] = want(g, protowire.BytesType), w.str(g)
+			case 4:
+				err = want(g, protowire.BytesType)
+			case 5:
+				err = want(g, protowire.VarintType)
+			case 6:
+				err = want(g, protowire.Fixed32Type)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	w.b.appendRow(w.tenant, ri, &r)
 	return nil
