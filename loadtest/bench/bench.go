@@ -23,7 +23,7 @@ type Options struct {
 	Transport    string
 	Connections  int
 	BatchSpans   int
-	StartRate    float64       // first step, spans/s; 0: half the raw insert rate
+	StartRate    float64       // first step, spans/s; 0: 0.7 × the raw insert rate (the minimum ratio)
 	Factor       float64       // next step is rate × Factor (÷ while none held)
 	MaxSteps     int           //
 	StepDuration time.Duration // each step sends this long
@@ -51,7 +51,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
-		StartRate: 0, Factor: 1.5, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 6 * time.Minute,
+		StartRate: 0, Factor: 1.25, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 6 * time.Minute,
 		RawMaxTime: 60 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
 		Compare: ptr(DefaultCompareOptions()), LogsSteps: 4, LogsStepDuration: 30 * time.Second, Replay: true, Out: os.Stdout,
 	}
@@ -155,7 +155,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	ids := newIDSample(o.IDSamples, o.Seed)
 	rate := o.StartRate
 	if rate <= 0 {
-		rate = max(500, float64(int(rep.Raw.RowsPerSec/2/100))*100)
+		// Start where the minimum ratio lies (0.70 of raw): a held first
+		// step shows it directly; the search goes up or down from there.
+		rate = max(500, float64(int(rep.Raw.RowsPerSec*0.7/100))*100)
 	}
 steps:
 	for i := range o.MaxSteps {

@@ -48,7 +48,7 @@ func DefaultCompareOptions() CompareOptions {
 	return CompareOptions{
 		AftertraceBin: "bin/aftertrace", CollectorBin: "bin/otelcol-bench-build/otelcol-bench",
 		CollectorConfig: "loadtest/otelcol/config.yaml", TelemetrygenBin: "bin/telemetrygen",
-		Workers: 4, RatePerWorker: 2500, TracesPerWorker: 5000, ChildSpans: 9,
+		Workers: 4, RatePerWorker: 2500, TracesPerWorker: 3000, ChildSpans: 9,
 		OverloadLimit: 2000, OverloadFactor: 10, OverloadConns: 8, OverloadFor: 20 * time.Second, Out: os.Stdout,
 	}
 }
