@@ -48,7 +48,7 @@ func bindGateway(fs *pflag.FlagSet, c *allinone.Config) {
 // bindWriter registers the writer flags.
 func bindWriter(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.Writer.OpsAddr, "writer-ops-addr", c.Writer.OpsAddr, "writer /healthz /readyz /metrics address when run alone")
-	fs.IntVar(&c.Writer.Workers, "writer-workers", c.Writer.Workers, "concurrent insert loops")
+	fs.IntVar(&c.Writer.Workers, "writer-workers", c.Writer.Workers, "concurrent inserts per signal (one puller fills the next batch meanwhile)")
 	fs.IntVar(&c.Writer.BatchRows, "writer-batch-rows", c.Writer.BatchRows, "rows per ClickHouse insert")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", c.Writer.FlushInterval, "longest wait before a partial batch is inserted")
 	fs.IntVar(&c.Writer.MaxDeliver, "writer-max-deliver", c.Writer.MaxDeliver, "deliveries of an undecodable message before it is dead-lettered")
