@@ -13,7 +13,7 @@ import (
 // deeply nested values): the caller decodes those with pdata, which words
 // the error or filters the records.
 func ScanTraces(data []byte) (spans int, ok bool) {
-	return scanRequest(data, scanScopeSpans)
+	return scanRequest(data, scanSpan)
 }
 
 // ScanLogs is ScanTraces for an ExportLogsServiceRequest. It also declines
@@ -21,7 +21,7 @@ func ScanTraces(data []byte) (spans int, ok bool) {
 // gateway stamps those) and records whose ids pdata would refuse; log
 // records may have no trace or span id.
 func ScanLogs(data []byte) (records int, ok bool) {
-	return scanRequest(data, scanScopeLogs)
+	return scanRequest(data, scanLogRecord)
 }
 
 // maxScanDepth bounds nested attribute values; deeper ones go to pdata
@@ -31,7 +31,7 @@ const maxScanDepth = 16
 // scanRequest: Export{Trace,Logs}ServiceRequest { repeated Resource{Spans,Logs} = 1 },
 // Resource{Spans,Logs} { Resource resource = 1; repeated Scope{Spans,Logs} = 2;
 // string schema_url = 3 }. The deprecated field 1000 is declined.
-func scanRequest(data []byte, scope func(r reader) (int, bool)) (int, bool) {
+func scanRequest(data []byte, record func(r reader) bool) (int, bool) {
 	n := 0
 	ok := scanFields(reader{data: data, end: len(data)}, func(d []byte, f field) bool {
 		if f.num != 1 {
@@ -45,7 +45,7 @@ func scanRequest(data []byte, scope func(r reader) (int, bool)) (int, bool) {
 				if f.typ != protowire.BytesType {
 					return false
 				}
-				k, ok := scope(sub(d, f))
+				k, ok := scanScopeRecords(sub(d, f), record)
 				n += k
 				return ok
 			case 3:
@@ -211,9 +211,10 @@ func scanAttrs(d []byte, f field) bool {
 	return f.typ == protowire.BytesType && scanKeyValue(sub(d, f), 0)
 }
 
-// scanScopeSpans: ScopeSpans { InstrumentationScope scope = 1;
-// repeated Span spans = 2; string schema_url = 3 }.
-func scanScopeSpans(r reader) (int, bool) {
+// scanScopeRecords: Scope{Spans,Logs} { InstrumentationScope scope = 1;
+// repeated Span spans / LogRecord log_records = 2; string schema_url = 3 };
+// record checks one span or log record.
+func scanScopeRecords(r reader, record func(r reader) bool) (int, bool) {
 	n := 0
 	ok := scanFields(r, func(d []byte, f field) bool {
 		switch f.num {
@@ -221,7 +222,7 @@ func scanScopeSpans(r reader) (int, bool) {
 			return f.typ == protowire.BytesType && scanScope(sub(d, f))
 		case 2:
 			n++
-			return f.typ == protowire.BytesType && scanSpan(sub(d, f))
+			return f.typ == protowire.BytesType && record(sub(d, f))
 		case 3:
 			return f.typ == protowire.BytesType
 		}
@@ -361,25 +362,6 @@ func scanStatus(r reader) bool {
 		}
 		return unknownField(f)
 	})
-}
-
-// scanScopeLogs: ScopeLogs { InstrumentationScope scope = 1;
-// repeated LogRecord log_records = 2; string schema_url = 3 }.
-func scanScopeLogs(r reader) (int, bool) {
-	n := 0
-	ok := scanFields(r, func(d []byte, f field) bool {
-		switch f.num {
-		case 1:
-			return f.typ == protowire.BytesType && scanScope(sub(d, f))
-		case 2:
-			n++
-			return f.typ == protowire.BytesType && scanLogRecord(sub(d, f))
-		case 3:
-			return f.typ == protowire.BytesType
-		}
-		return unknownField(f)
-	})
-	return n, ok
 }
 
 // scanLogRecord: see opentelemetry-proto logs/v1 LogRecord. A record needs
