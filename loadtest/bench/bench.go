@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -157,7 +158,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if rate <= 0 {
 		// Start where the minimum ratio lies (0.70 of raw): a held first
 		// step shows it directly; the search goes up or down from there.
-		rate = max(500, float64(int(rep.Raw.RowsPerSec*0.7/100))*100)
+		rate = max(500, math.Ceil(rep.Raw.RowsPerSec*0.7/100)*100)
 	}
 steps:
 	for i := range o.MaxSteps {
@@ -263,7 +264,7 @@ func runLogsSteps(ctx context.Context, o Options, rep *Report, st *Stack, store 
 		}
 	}
 	for i := range o.LogsSteps {
-		if i > 0 && time.Since(rep.StartedAt) > o.Budget+2*time.Minute {
+		if i > 0 && time.Since(rep.StartedAt) > o.Budget+90*time.Second {
 			fmt.Fprintln(o.Out, "bench: time budget reached, no further logs step")
 			break
 		}
