@@ -104,12 +104,20 @@ type reader struct {
 	pos, end int
 }
 
-// varint reads a varint at r.pos, one-byte values without a call.
+// varint reads a varint at r.pos.
 func (r *reader) varint() (uint64, bool) {
-	if r.pos < r.end && r.data[r.pos] < 0x80 {
-		r.pos++
-		return uint64(r.data[r.pos-1]), true
+	if r.pos < r.end {
+		if b := r.data[r.pos]; b < 0x80 {
+			r.pos++
+			return uint64(b), true
+		}
 	}
+	return r.varintSlow()
+}
+
+// varintSlow is varint past the one-byte case, which next handles in line
+// for tags and lengths (most of them are one byte).
+func (r *reader) varintSlow() (uint64, bool) {
 	v, n := protowire.ConsumeVarint(r.data[r.pos:r.end])
 	if n < 0 {
 		return 0, false
@@ -123,7 +131,14 @@ func (r *reader) next(f *field) (bool, error) {
 	if r.pos >= r.end {
 		return false, nil
 	}
-	tag, ok := r.varint()
+	var tag uint64
+	ok := true
+	if b := r.data[r.pos]; b < 0x80 {
+		tag = uint64(b)
+		r.pos++
+	} else {
+		tag, ok = r.varintSlow()
+	}
 	if !ok || tag>>3 == 0 || tag>>3 > math.MaxInt32 {
 		return false, errWire
 	}
@@ -146,8 +161,14 @@ func (r *reader) next(f *field) (bool, error) {
 		f.u = uint64(binary.LittleEndian.Uint32(r.data[r.pos:]))
 		r.pos += 4
 	case protowire.BytesType:
-		n, ok := r.varint()
-		if !ok || n > uint64(r.end-r.pos) {
+		var n uint64
+		if r.pos < r.end && r.data[r.pos] < 0x80 {
+			n = uint64(r.data[r.pos])
+			r.pos++
+		} else if n, ok = r.varintSlow(); !ok {
+			return false, errWire
+		}
+		if n > uint64(r.end-r.pos) {
 			return false, errWire
 		}
 		f.start, f.end = r.pos, r.pos+int(n)
