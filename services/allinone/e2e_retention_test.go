@@ -45,7 +45,8 @@ func (a *testApp) timelineCounts(t *testing.T, c retentiontest.Container, asOf t
 	t.Helper()
 	q := url.Values{
 		"start": {asOf.Add(-42 * 24 * time.Hour).Format(time.RFC3339)},
-		"end":   {asOf.Add(time.Hour).Format(time.RFC3339)}, "limit": {"1000"},
+		"end":   {retentiontest.At(asOf, 0).Add(time.Hour).Format(time.RFC3339)}, "limit": {"1000"}, // day 0 is at noon
+
 	}
 	var tl timelineAnswer
 	if code := a.getJSON(t, "/api/v1/containers/"+c.ID+"/timeline?"+q.Encode(), &tl); code != http.StatusOK {
@@ -349,7 +350,8 @@ func TestRetentionEnforceHoldsCaptureEvidence(t *testing.T) {
 	// Evidence bundle of the held container over the 40 days.
 	var bundle retention.Bundle
 	req := map[string]any{"scope": "container", "id": held.Short(),
-		"start": asOf.Add(-41 * 24 * time.Hour).Format(time.RFC3339), "end": asOf.Add(time.Hour).Format(time.RFC3339)}
+		// Day 0's rows are at noon of asOf's date: after asOf before noon UTC.
+		"start": asOf.Add(-41 * 24 * time.Hour).Format(time.RFC3339), "end": retentiontest.At(asOf, 0).Add(time.Hour).Format(time.RFC3339)}
 	if code, ecode := app.doJSON(t, testKey, "POST", "/api/v1/evidence", req, &bundle); code != http.StatusOK || bundle.Status != "pending" {
 		t.Fatalf("POST evidence: %d %s %+v", code, ecode, bundle)
 	}
