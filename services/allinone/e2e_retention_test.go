@@ -45,8 +45,8 @@ func (a *testApp) timelineCounts(t *testing.T, c retentiontest.Container, asOf t
 	t.Helper()
 	q := url.Values{
 		"start": {asOf.Add(-42 * 24 * time.Hour).Format(time.RFC3339)},
-		"end":   {retentiontest.At(asOf, 0).Add(time.Hour).Format(time.RFC3339)}, "limit": {"1000"}, // day 0 is at noon
-
+		"end":   {retentiontest.At(asOf, 0).Add(time.Hour).Format(time.RFC3339)}, // day 0 is at noon
+		"limit": {"1000"},
 	}
 	var tl timelineAnswer
 	if code := a.getJSON(t, "/api/v1/containers/"+c.ID+"/timeline?"+q.Encode(), &tl); code != http.StatusOK {
