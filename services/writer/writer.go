@@ -309,15 +309,24 @@ func (s *Service) add(ctx context.Context, sig signalDef, sk sink, msg jetstream
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		s.m.redelivered.WithLabelValues(string(sig.signal)).Inc()
 	}
+	if err := addMsg(sk, msg); err != nil {
+		s.reject(ctx, sig, msg, "decode", err)
+		return false
+	}
+	return true
+}
+
+// addMsg decodes msg's payload (decompressed) into sk; a failure is
+// permanent.
+func addMsg(sk sink, msg jetstream.Msg) error {
 	data, err := bus.Payload(msg)
 	if err == nil {
 		_, err = sk.Add(msg.Headers().Get(bus.HeaderTenant), data)
 	}
 	if err != nil {
-		s.reject(ctx, sig, msg, "decode", apperr.Permanent(err))
-		return false
+		return apperr.Permanent(err)
 	}
-	return true
+	return nil
 }
 
 // flush inserts the batch, retrying retryable failures with backoff until
@@ -374,16 +383,12 @@ func (s *Service) insert(ctx context.Context, sig signalDef, sk sink) error {
 func (s *Service) flushEach(ctx context.Context, sig signalDef, pending []jetstream.Msg) {
 	for _, m := range pending {
 		one := sig.newSink()
-		data, err := bus.Payload(m)
-		if err == nil {
-			_, err = one.Add(m.Headers().Get(bus.HeaderTenant), data)
-		}
-		if err != nil {
+		if err := addMsg(one, m); err != nil {
 			s.reject(ctx, sig, m, "decode", err)
 			closeSink(one)
 			continue
 		}
-		err = s.insert(ctx, sig, one)
+		err := s.insert(ctx, sig, one)
 		closeSink(one)
 		switch {
 		case err == nil:
