@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # eval-rca: start a fresh private Aftertrace stack (own ports and data dir),
-# replay a Nezha-layout dataset (--only-windows), wait for the writer to
-# catch up, run `aftertrace eval nezha`, stop the stack. The last line of
-# the output is the AS@k summary.
+# replay a whole Nezha-layout dataset (its fault-free construct_data too),
+# wait for the writer to catch up, run `aftertrace eval nezha`, stop the
+# stack. The last line of the output is the AS@k summary.
 #   loadtest/eval-rca.sh DATASET [BIN]
+# SIGNALS=metric replays only the metric files (a metrics-only tenant);
+# the default replays traces, logs and metrics.
 set -euo pipefail
 DATASET=${1:?usage: eval-rca.sh DATASET [BIN]}
 BIN=${2:-bin/aftertrace}
@@ -29,7 +31,9 @@ PID=$!
 for _ in $(seq 1 240); do curl -sf "$API/readyz" >/dev/null && break; kill -0 $PID || { cat "$LOG"; exit 1; }; sleep 0.5; done
 curl -sf "$API/readyz" >/dev/null || { echo "stack not ready"; tail -20 "$LOG"; exit 1; }
 echo "stack ready after $(( $(date +%s) - start ))s; replaying $DATASET"
-go run ./loadtest/cmd/replay --dir "$DATASET" --only-windows --otlp-endpoint 127.0.0.1:${P}317 --key "$KEY" \
+SIGARGS=()
+[[ -n "${SIGNALS:-}" ]] && SIGARGS=(--signals "$SIGNALS")
+go run ./loadtest/cmd/replay --dir "$DATASET" "${SIGARGS[@]}" --otlp-endpoint 127.0.0.1:${P}317 --key "$KEY" \
   --no-progress --state "" 2>&1 | grep -v "skipping" || true
 # wait until the stored span count stops growing
 count() { clickhouse-client --port ${P}900 -d aftertrace -q "SELECT (SELECT count() FROM spans) + (SELECT count() FROM metric_points) + (SELECT count() FROM logs)"; }

@@ -77,7 +77,8 @@ func parseGoTime(s string) (int64, error) {
 	if i := strings.Index(s, " m="); i >= 0 {
 		s = s[:i]
 	}
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999 -0700 MST", time.RFC3339Nano, time.DateTime} {
+	// Times without a zone are UTC, as the datasets' other columns are.
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999 -0700 MST", time.RFC3339Nano, "2006-01-02T15:04:05.999999999", time.DateTime} {
 		if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
 			return t.UnixNano(), nil
 		}

@@ -5,16 +5,14 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aftertrace/aftertrace/internal/rcaeval"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // Kind is what a dataset file holds.
@@ -36,16 +34,9 @@ type File struct {
 	Size     int64
 }
 
-// Fault is one labelled fault injection.
-type Fault struct {
-	Time time.Time `json:"time"`
-	Pod  string    `json:"pod"`
-	Type string    `json:"type"`
-}
-
-// Service is the root-cause service of the fault (pod name without its
-// replica suffixes).
-func (f Fault) Service() string { return ServiceFromPod(f.Pod) }
+// Fault is one labelled fault injection (labels are read as the eval
+// reads them: inject_time in UTC).
+type Fault = rcaeval.Fault
 
 // Dataset is a scanned dataset dir.
 type Dataset struct {
@@ -187,34 +178,7 @@ func fileHash(p string) ([]byte, error) {
 }
 
 // ReadFaults reads a Nezha fault list (map hour -> list of injections).
-func ReadFaults(path string) ([]Fault, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string][]struct {
-		InjectTime      string `json:"inject_time"`
-		InjectTimestamp string `json:"inject_timestamp"`
-		InjectPod       string `json:"inject_pod"`
-		InjectType      string `json:"inject_type"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var out []Fault
-	for hour, list := range raw {
-		for i, r := range list {
-			var t time.Time
-			if sec, err := strconv.ParseInt(r.InjectTimestamp, 10, 64); err == nil {
-				t = time.Unix(sec, 0).UTC()
-			} else if t, err = time.Parse(time.DateTime, r.InjectTime); err != nil {
-				return nil, fmt.Errorf("%s: hour %s entry %d: no usable inject_timestamp or inject_time", path, hour, i)
-			}
-			out = append(out, Fault{Time: t, Pod: r.InjectPod, Type: r.InjectType})
-		}
-	}
-	return out, nil
-}
+func ReadFaults(path string) ([]Fault, error) { return rcaeval.ReadNezhaFile(path) }
 
 // csvFile is an open CSV (plain or gzip) with its header.
 type csvFile struct {
@@ -245,6 +209,7 @@ func openCSV(path string, onRead func(int)) (*csvFile, error) {
 	}
 	c.r = csv.NewReader(src)
 	c.r.FieldsPerRecord = -1
+	c.r.LazyQuotes = true // some published log rows carry a stray quote inside a quoted field
 	c.r.ReuseRecord = true
 	h, err := c.r.Read()
 	if err != nil {

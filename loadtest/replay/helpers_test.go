@@ -17,7 +17,8 @@ import (
 func TestServiceFromPod(t *testing.T) {
 	for _, tc := range []struct{ pod, want string }{
 		{"frontend-579b9bff58-t2dbm", "frontend"},
-		{"redis-cart-5b8c9f9c7d-abcde", "redis-cart"},
+		{"redis-cart-5b8c9f9c7d-x7k2q", "redis-cart"},
+		{"ts-basic-service-5dc8d4f9fd-46997", "ts-basic-service"}, // an all-digit pod suffix is not an ordinal
 		{"redis-cart-0", "redis-cart"},
 		{"single", "single"},
 		{"two-parts", "two-parts"},

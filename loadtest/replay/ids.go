@@ -3,6 +3,7 @@ package replay
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/aftertrace/aftertrace/internal/events"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -47,31 +48,20 @@ func SpanID(src string) (id pcommon.SpanID, mapped bool) {
 	return id, true
 }
 
-// ServiceFromPod derives the deployment (service) name from a pod name:
-// a Deployment pod "name-<replicaset hash>-<pod hash>" loses its last two
-// "-" segments, a StatefulSet pod "name-<ordinal>" its ordinal; any other
-// name is returned unchanged.
+// ServiceFromPod derives the workload (service) name from a pod name as
+// the rest of Aftertrace does (events.WorkloadFromPodName): a Deployment
+// pod "name-<replicaset hash>-<suffix>" loses both generated segments, a
+// StatefulSet pod "name-<ordinal>" its ordinal. A name of three or more
+// segments that is not shaped like a generated one loses its last two, as
+// the datasets' labels define the service.
 func ServiceFromPod(pod string) string {
-	parts := strings.Split(pod, "-")
-	if n := len(parts); n >= 2 && isDigits(parts[n-1]) {
-		return strings.Join(parts[:n-1], "-")
+	if w := events.WorkloadFromPodName(pod); w != pod {
+		return w
 	}
-	if n := len(parts); n >= 3 {
-		return strings.Join(parts[:n-2], "-")
+	if parts := strings.Split(pod, "-"); len(parts) >= 3 {
+		return strings.Join(parts[:len(parts)-2], "-")
 	}
 	return pod
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // MetricName turns a source column like "PodClientLatencyP90(s)" into a

@@ -23,7 +23,7 @@ func TestNezhaDatasetParses(t *testing.T) {
 		t.Fatal("no faults")
 	}
 	for _, f := range ds.Faults {
-		if f.Time.IsZero() || f.Pod == "" || f.Type == "" || f.Service() == f.Pod {
+		if f.Time.IsZero() || f.Pod == "" || f.Type == "" || f.Service == f.Pod {
 			t.Errorf("fault %+v", f)
 		}
 	}

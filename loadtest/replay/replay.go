@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -20,6 +21,9 @@ type Config struct {
 	Namespace string // k8s.namespace.name of every resource ("" = none)
 	BatchSize int    // records (spans, log records, data points) per request, about
 	Rate      float64
+	// Kinds replays only files of these kinds (nil: every kind), e.g.
+	// metrics only, to score RCA as a metrics-only tenant meets it.
+	Kinds []Kind
 
 	// OnlyWindows sends only records in a fault window (inject minute
 	// −WindowBefore … +WindowAfter) or in the baseline window: the first
@@ -58,6 +62,11 @@ func (c Config) Validate() error {
 	}
 	if c.OnlyWindows && (c.WindowBefore < 0 || c.WindowAfter < 0 || c.BaselineMinutes < 0) {
 		errs = append(errs, errors.New("window-before, window-after, baseline-minutes: must be >= 0"))
+	}
+	for _, k := range c.Kinds {
+		if k != KindTrace && k != KindLog && k != KindMetric {
+			errs = append(errs, fmt.Errorf("signals: unknown kind %q (trace, log, metric)", k))
+		}
 	}
 	if c.Resume && c.StatePath == "" {
 		errs = append(errs, errors.New("resume: needs a state file"))
@@ -107,8 +116,8 @@ func Run(ctx context.Context, cfg Config, s *Sender) (Stats, error) {
 		}
 	}
 	abs, _ := filepath.Abs(cfg.Dir)
-	opts := fmt.Sprintf("baseline=%t only-windows=%t before=%s after=%s baseline-minutes=%d namespace=%s",
-		cfg.Baseline, cfg.OnlyWindows, cfg.WindowBefore, cfg.WindowAfter, cfg.BaselineMinutes, cfg.Namespace)
+	opts := fmt.Sprintf("baseline=%t only-windows=%t before=%s after=%s baseline-minutes=%d namespace=%s kinds=%v",
+		cfg.Baseline, cfg.OnlyWindows, cfg.WindowBefore, cfg.WindowAfter, cfg.BaselineMinutes, cfg.Namespace, cfg.Kinds)
 	if cfg.Resume && len(st.Files) > 0 && (st.Dir != abs || st.Options != opts) {
 		return stats, fmt.Errorf("state file %s is for %s (%s), not %s (%s): remove it or drop --resume",
 			cfg.StatePath, st.Dir, st.Options, abs, opts)
@@ -116,7 +125,13 @@ func Run(ctx context.Context, cfg Config, s *Sender) (Stats, error) {
 	st.Dir, st.Options = abs, opts
 
 	var total int64
+	files := ds.Files[:0:0]
 	for _, f := range ds.Files {
+		if cfg.Kinds == nil || slices.Contains(cfg.Kinds, f.Kind) {
+			files = append(files, f)
+		}
+	}
+	for _, f := range files {
 		if !st.Files[f.Rel].Done {
 			total += f.Size
 		}
@@ -130,7 +145,7 @@ func Run(ctx context.Context, cfg Config, s *Sender) (Stats, error) {
 		defer bar.Close()
 	}
 	p := &pacer{rate: cfg.Rate, start: time.Now()}
-	for _, f := range ds.Files {
+	for _, f := range files {
 		if st.Files[f.Rel].Done {
 			stats.ResumedFiles++
 			continue

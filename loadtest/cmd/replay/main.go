@@ -50,6 +50,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.BaselineMinutes, "baseline-minutes", cfg.BaselineMinutes, "with --only-windows: minutes of fault-free baseline (0 = none)")
 	fs.StringVar(&cfg.StatePath, "state", ".replay-state.json", "state file recording finished files and offsets (\"\" = none)")
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue from the state file instead of starting over")
+	signals := fs.StringSlice("signals", nil, "replay only these kinds of files: trace, log, metric (default every kind)")
 	noProgress := fs.Bool("no-progress", false, "no progress bar")
 	verbose := fs.BoolP("verbose", "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +61,9 @@ func run(args []string) error {
 	}
 	if sc.Key == "" {
 		sc.Key = os.Getenv("AFTERTRACE_API_KEY")
+	}
+	for _, k := range *signals {
+		cfg.Kinds = append(cfg.Kinds, replay.Kind(k))
 	}
 	level := slog.LevelInfo
 	if *verbose {
