@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 )
@@ -13,21 +12,27 @@ import (
 // Config tunes the engine. The defaults are statistical, not tied to any
 // application.
 type Config struct {
-	// MinLookback and MaxLookback bound the baseline learned before the
-	// window: LookbackFactor times the window's length, within the bounds.
-	MinLookback, MaxLookback time.Duration
-	LookbackFactor           int
+	// MinLookback and MaxLookback bound the baseline learned on each side
+	// of the window: LookbackFactor times the window's length, within the
+	// bounds. WidenLookback is how far it looks when that finds too little.
+	MinLookback, MaxLookback, WidenLookback time.Duration
+	LookbackFactor                          int
+	// Settle is how long before now data counts as complete: the baseline
+	// after a window ends there.
+	Settle time.Duration
 	// MaxCandidates bounds the answer.
 	MaxCandidates int
 	// ExampleTraces is how many trace ids back each span-based candidate.
 	ExampleTraces int
-	Logger        *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MinLookback: 60 * time.Minute, MaxLookback: 6 * time.Hour, LookbackFactor: 4,
-		MaxCandidates: 20, ExampleTraces: 3}
+	return Config{MinLookback: time.Hour, MaxLookback: 6 * time.Hour, WidenLookback: 24 * time.Hour, LookbackFactor: 4,
+		Settle: time.Minute, MaxCandidates: 20, ExampleTraces: 3}
 }
 
 // MaxWindow bounds the analysed window.
@@ -42,11 +47,15 @@ type Engine struct {
 
 // New returns an engine reading src.
 func New(src Source, cfg Config) *Engine {
+	def := DefaultConfig()
 	if cfg.MaxCandidates <= 0 {
-		cfg.MaxCandidates = DefaultConfig().MaxCandidates
+		cfg.MaxCandidates = def.MaxCandidates
 	}
 	if cfg.LookbackFactor <= 0 {
-		cfg.LookbackFactor = DefaultConfig().LookbackFactor
+		cfg.LookbackFactor = def.LookbackFactor
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -65,14 +74,8 @@ func Step(window time.Duration) time.Duration {
 	return max(s, time.Minute)
 }
 
-// Windows returns the analysed window for q: the baseline starts
-// LookbackFactor window lengths before Start (within the bounds).
-func (e *Engine) Windows(q Query) (Window, error) {
-	l := q.End.Sub(q.Start)
-	if l <= 0 || l > MaxWindow {
-		return Window{}, ErrWindow
-	}
-	step := Step(l)
+// lookback is the baseline length on each side of a window of length l.
+func (e *Engine) lookback(l time.Duration) time.Duration {
 	look := time.Duration(e.cfg.LookbackFactor) * l
 	if e.cfg.MinLookback > 0 {
 		look = max(look, e.cfg.MinLookback)
@@ -80,61 +83,115 @@ func (e *Engine) Windows(q Query) (Window, error) {
 	if e.cfg.MaxLookback > 0 {
 		look = min(look, e.cfg.MaxLookback)
 	}
-	return Window{Start: q.Start, End: q.End, BaselineStart: q.Start.Add(-look), Step: step, StepSeconds: step.Seconds()}, nil
+	return look
+}
+
+// Windows returns the analysed ranges for q with a baseline of look on
+// each side: before the window, and after it as far as settled data goes.
+func (e *Engine) Windows(q Query, look time.Duration) (Window, error) {
+	l := q.End.Sub(q.Start)
+	if l <= 0 || l > MaxWindow {
+		return Window{}, ErrWindow
+	}
+	step := Step(l)
+	start := q.Start.Truncate(step)
+	end := q.End
+	if r := end.Sub(start) % step; r != 0 {
+		end = end.Add(step - r)
+	}
+	w := Window{Start: q.Start, End: q.End, BaselineStart: start.Add(-look), Step: step, StepSeconds: step.Seconds()}
+	settled := e.cfg.Now().Add(-e.cfg.Settle).Truncate(step)
+	w.BaselineEnd = end.Add(look)
+	if settled.Before(w.BaselineEnd) {
+		w.BaselineEnd = settled
+	}
+	if w.BaselineEnd.Before(end) {
+		w.BaselineEnd = end
+	}
+	return w, nil
+}
+
+func frameOf(w Window) frame {
+	return frame{start: w.Start.UnixNano(), end: w.End.UnixNano(), step: int64(w.Step),
+		from: w.BaselineStart.UnixNano(), to: w.BaselineEnd.UnixNano()}
 }
 
 // signals read by Analyze.
 type signals struct {
 	spans   []SpanStat
+	logs    []LogPattern
+	errs    []ErrorTrace
 	metrics []MetricStat
-	logs    []LogStat
 	events  []Event
 }
 
-// Analyze ranks the root-cause candidates of q.
-func (e *Engine) Analyze(ctx context.Context, q Query) (Result, error) {
-	w, err := e.Windows(q)
-	if err != nil {
-		return Result{}, err
-	}
-	all := Range{TenantID: q.TenantID, Namespace: q.Namespace, From: w.BaselineStart, To: w.End, Step: w.Step}
+func (e *Engine) read(ctx context.Context, q Query, w Window) (signals, error) {
+	all := Range{TenantID: q.TenantID, Namespace: q.Namespace, From: w.BaselineStart, To: w.BaselineEnd, Step: w.Step}
 	win := all
-	win.From = w.Start
-
+	win.From, win.To = w.Start, w.End
 	var sig signals
 	var wg sync.WaitGroup
-	errs := make([]error, 4)
+	errs := make([]error, 5)
 	run := func(i int, f func() error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = f() }()
 	}
 	run(0, func() (err error) { sig.spans, err = e.src.SpanStats(ctx, all); return })
-	run(1, func() (err error) { sig.metrics, err = e.src.MetricStats(ctx, all); return })
-	run(2, func() (err error) { sig.logs, err = e.src.LogStats(ctx, all); return })
+	run(1, func() (err error) { sig.logs, err = e.src.LogPatterns(ctx, all); return })
+	run(2, func() (err error) { sig.metrics, err = e.src.MetricStats(ctx, all); return })
 	run(3, func() (err error) { sig.events, err = e.src.Events(ctx, win); return })
+	run(4, func() (err error) { sig.errs, err = e.src.ErrorTraces(ctx, all); return })
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	return sig, errors.Join(errs...)
+}
+
+// Analyze ranks the root-cause candidates of q.
+func (e *Engine) Analyze(ctx context.Context, q Query) (Result, error) {
+	look := e.lookback(q.End.Sub(q.Start))
+	w, err := e.Windows(q, look)
+	if err != nil {
 		return Result{}, err
 	}
-
-	res := rank(sig, w, q.Service, e.cfg.MaxCandidates)
+	sig, err := e.read(ctx, q, w)
+	if err != nil {
+		return Result{}, err
+	}
+	fr := frameOf(w)
+	cov := coverage(sig, fr)
+	if !cov.enoughBaseline() && e.cfg.WidenLookback > look {
+		// Too little to compare with: look further before giving up.
+		if w2, err := e.Windows(q, e.cfg.WidenLookback); err == nil {
+			if sig2, err := e.read(ctx, q, w2); err == nil {
+				w, sig = w2, sig2
+				fr = frameOf(w)
+				cov = coverage(sig, fr)
+			}
+		}
+	}
+	res := analyze(sig, fr, q.Service, e.cfg.MaxCandidates)
+	out := Result{Window: w, Signals: res.judged, Coverage: cov.byName(), Candidates: make([]Candidate, 0, len(res.cands))}
+	for _, c := range res.cands {
+		out.Candidates = append(out.Candidates, c.Candidate)
+	}
+	out.Status, out.Reasons, out.Suggestions = verdictOf(res, cov, w)
 
 	// Example traces for the span-based candidates, so a human can open them.
 	var svcs []string
 	seen := map[string]bool{}
-	for _, c := range res.Candidates {
+	for _, c := range res.cands {
 		if c.spanBacked && !seen[c.Service] {
 			seen[c.Service] = true
 			svcs = append(svcs, c.Service)
 		}
 	}
 	if e.cfg.ExampleTraces > 0 && len(svcs) > 0 {
-		ids, err := e.src.SlowTraces(ctx, win, svcs, e.cfg.ExampleTraces)
+		win := Range{TenantID: q.TenantID, Namespace: q.Namespace, From: w.Start, To: w.End, Step: w.Step}
+		ids, err := e.src.ExampleTraces(ctx, win, svcs, e.cfg.ExampleTraces)
 		if err != nil {
 			e.log.Warn("rca: example traces", "err", err)
 		}
-		for i := range res.Candidates {
-			c := &res.Candidates[i]
+		for i := range out.Candidates {
+			c := &out.Candidates[i]
 			for _, id := range ids[c.Service] {
 				c.Evidence = append(c.Evidence, Evidence{Kind: "trace",
 					Summary: fmt.Sprintf("example trace with one of the slowest (or failed) spans of %s in the window", c.Service),
@@ -142,36 +199,5 @@ func (e *Engine) Analyze(ctx context.Context, q Query) (Result, error) {
 			}
 		}
 	}
-	out := Result{Window: w, Signals: res.Signals, Candidates: make([]Candidate, len(res.Candidates))}
-	for i, c := range res.Candidates {
-		out.Candidates[i] = c.Candidate
-	}
 	return out, nil
-}
-
-// ranked is a candidate with bookkeeping.
-type ranked struct {
-	Candidate
-	raw        float64
-	rise       float64 // the part of raw from signals that rose
-	credit     float64 // the part of raw moved here from callees (upstreamDrops)
-	spanBacked bool
-	onset      int64
-}
-
-type rankResult struct {
-	Candidates []ranked
-	Signals    map[string]int
-}
-
-func sortRanked(cs []ranked) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Score != cs[j].Score {
-			return cs[i].Score > cs[j].Score
-		}
-		if cs[i].Service != cs[j].Service {
-			return cs[i].Service < cs[j].Service
-		}
-		return cs[i].Pod < cs[j].Pod
-	})
 }

@@ -3,6 +3,8 @@ package rca
 import (
 	"math"
 	"slices"
+
+	"gonum.org/v1/gonum/mathext"
 )
 
 // madScale turns a median absolute deviation into a standard deviation
@@ -23,221 +25,141 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// baseline is the robust summary of a signal's history.
-type baseline struct {
-	Median, Scale float64
+// level is the robust summary of a signal's baseline values.
+type level struct {
+	Center, Scale float64
 	N             int
 }
 
-// relFloor bounds the scale from below by a fraction of the median: a
-// signal that never moved in its history (MAD 0) still needs a change of
-// that fraction to count, and a few points cannot claim a tiny spread.
-const relFloor = 0.05
-
-// learn summarizes history: median and MAD-based scale, floored so that
-// z-scores stay finite.
-func learn(history []float64) baseline {
-	if len(history) == 0 {
-		return baseline{Median: math.NaN()}
+// learnLevel summarizes baseline values: median and MAD-based scale, at
+// least floor (the signal's resolution: a signal that never moved still
+// needs a change of that size to count). With few values the MAD
+// underestimates the spread, so it is widened.
+func learnLevel(xs []float64, floor float64) level {
+	if len(xs) == 0 {
+		return level{Center: math.NaN()}
 	}
-	m := median(history)
-	dev := make([]float64, len(history))
-	for i, x := range history {
+	m := median(xs)
+	dev := make([]float64, len(xs))
+	for i, x := range xs {
 		dev[i] = math.Abs(x - m)
 	}
 	scale := madScale * median(dev)
-	// With few points the MAD underestimates the spread: widen it.
-	if n := len(history); n < 10 {
+	if n := len(xs); n < 10 {
 		scale *= 1 + 2/float64(n)
 	}
-	floor := relFloor * math.Abs(m)
-	if floor == 0 {
-		floor = 1e-9
-	}
-	return baseline{Median: m, Scale: max(scale, floor), N: len(history)}
+	return level{Center: m, Scale: max(scale, floor, 1e-12), N: len(xs)}
 }
 
-// z is the robust z-score of x against b (0 without a baseline).
-func (b baseline) z(x float64) float64 {
-	if b.N == 0 || math.IsNaN(x) {
+func (l level) z(x float64) float64 {
+	if l.N == 0 || math.IsNaN(x) {
 		return 0
 	}
-	return (x - b.Median) / b.Scale
+	return (x - l.Center) / l.Scale
 }
 
-// zCap bounds one signal's z-score so one huge deviation cannot drown the
-// rest of the evidence.
-const zCap = 50
-
-// zKnee is where z-scores start to be compressed logarithmically: beyond
-// it, a ten times larger deviation adds zKnee·ln 10, so large deviations
-// still order by size (no ties at the cap) without one drowning the rest.
-var zKnee = 10.0
-
-func clampZ(z float64) float64 {
-	a := math.Abs(z)
-	if math.IsNaN(a) {
+// surpriseZ is −log10 of the probability that a Student t variable with 3
+// degrees of freedom exceeds z: robust z-scores of real signals are
+// heavy-tailed, so z = 5 is about 1 in 130 and z = 50 about 1 in 10⁵,
+// not the normal distribution's 1 in 3.5 million and never.
+func surpriseZ(z float64) float64 {
+	if !(z > 0) {
 		return 0
 	}
-	if a > zKnee {
-		a = zKnee * (1 + math.Log(a/zKnee))
+	// P(T3 > z) = (φ − sin(2φ)/2)/π with φ = atan(√3/z).
+	phi := math.Atan(math.Sqrt(3) / z)
+	var p float64
+	if phi < 1e-3 {
+		p = (2.0/3*math.Pow(phi, 3) - 2.0/15*math.Pow(phi, 5)) / math.Pi
+	} else {
+		p = (phi - math.Sin(2*phi)/2) / math.Pi
 	}
-	return math.Copysign(min(a, zCap), z)
+	return -math.Log10(max(p, 1e-300))
 }
 
-// point is one value of a signal at a time (unix ns, bucket start).
-type point struct {
-	T int64
-	V float64
+// surprisePoisson is −log10 of the mid-p probability of k or more events
+// where lambda were expected.
+func surprisePoisson(k, lambda float64) float64 {
+	if k <= 0 || lambda <= 0 && k <= 0 {
+		return 0
+	}
+	if lambda <= 0 {
+		lambda = 1e-9
+	}
+	if k <= lambda {
+		return 0
+	}
+	// P(X ≥ k) = P(k, λ) (regularized lower incomplete gamma); mid-p takes
+	// half of P(X = k).
+	kk := math.Floor(k)
+	upper := mathext.GammaIncReg(kk, lambda)
+	pk := math.Exp(kk*math.Log(lambda) - lambda - lgamma(kk+1))
+	p := upper - pk/2
+	if p <= 0 || math.IsNaN(p) {
+		// beyond double precision: the log of the first term bounds it
+		return -(kk*math.Log(lambda) - lambda - lgamma(kk+1)) / math.Ln10
+	}
+	return -math.Log10(p)
 }
 
-// anomaly is the verdict on one signal of one candidate.
-type anomaly struct {
-	Z        float64 // signed robust z sustained in the window (capped): see judgeFloor
-	Peak     float64 // z of the most deviating window point
-	Onset    int64   // first window time at which |z| passed zOnset (0: never)
-	Value    float64 // the window value at the peak
-	Baseline baseline
+// surprisePoissonLow is −log10 of the mid-p probability of k or fewer
+// events where lambda were expected.
+func surprisePoissonLow(k, lambda float64) float64 {
+	if lambda <= 0 || k >= lambda {
+		return 0
+	}
+	kk := math.Floor(k)
+	// P(X ≤ k) = Q(k+1, λ)
+	lower := mathext.GammaIncRegComp(kk+1, lambda)
+	pk := math.Exp(kk*math.Log(lambda) - lambda - lgamma(kk+1))
+	if kk == 0 {
+		pk = math.Exp(-lambda)
+	}
+	p := lower - pk/2
+	if p <= 0 || math.IsNaN(p) {
+		return lambda / math.Ln10
+	}
+	return -math.Log10(p)
 }
 
-// zOnset is the |z| from which a window point counts as anomalous when the
-// onset is looked for: three robust standard deviations.
-const zOnset = 3
-
-// judge compares the window points with the history. It needs at least
-// minHistory history points; otherwise ok is false.
-func judge(history []float64, window []point) (a anomaly, ok bool) {
-	return judgeFloor(history, window, 0)
+func lgamma(x float64) float64 {
+	v, _ := math.Lgamma(x)
+	return v
 }
 
-// judgeFloor is judge with an absolute lower bound on the spread.
-//
-// The verdict is the sustained deviation, not the single most deviating
-// point: with two or more window points, Z is the second strongest z of
-// the peak's direction. A fault lasts; one bucket off in an otherwise
-// normal window is what a noisy (low-traffic, quantized) signal does by
-// chance, and the more points a window has, the more such single spikes
-// it shows.
-func judgeFloor(history []float64, window []point, floor float64) (a anomaly, ok bool) {
-	if len(history) < minHistory || len(window) == 0 {
-		return a, false
+// zOfSurprise is the normal z-score as improbable as a surprise s
+// (−log10 p): count tests (Poisson) are put on the same scale as level
+// tests this way, then judged with the same heavy tail (surpriseZ), since
+// real counts are overdispersed (bursts, retries, one failure logging
+// several lines) and their Poisson p-values overstate the surprise.
+func zOfSurprise(s float64) float64 {
+	if s <= 0 {
+		return 0
 	}
-	b := learn(history)
-	b.Scale = max(b.Scale, floor)
-	a.Baseline = b
-	zs := make([]float64, len(window))
-	peak := 0
-	for i, p := range window {
-		zs[i] = clampZ(tailBound(history, p.V, seen(history, p.V, b.z(p.V))))
-		if math.Abs(zs[i]) > math.Abs(zs[peak]) {
-			peak = i
+	if s < 250 {
+		if z := math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -s)); !math.IsInf(z, 0) && !math.IsNaN(z) {
+			return z
 		}
 	}
-	a.Z, a.Value = zs[peak], window[peak].V
-	if len(window) >= 2 {
-		second := 0.0
-		for i, z := range zs {
-			if i != peak && z*a.Z > 0 && math.Abs(z) > math.Abs(second) {
-				second = z
-			}
-		}
-		a.Peak = a.Z
-		a.Z = second
-	}
-	for i, p := range window {
-		if math.Abs(zs[i]) >= zOnset && zs[i]*a.Z > 0 {
-			a.Onset = p.T
-			break
-		}
-	}
-	return a, true
+	// ln p = −s ln 10; Mills' ratio: z ≈ √(2 ln(1/p) − ln(2π · 2 ln(1/p)))
+	l := s * math.Ln10
+	return math.Sqrt(2*l - math.Log(4*math.Pi*l))
 }
 
-// minHistory is the fewest history points a baseline is learned from.
-const minHistory = 3
-
-// seenMin is how many history buckets must have reached a value for it
-// to count as already seen (see seen): one bucket may be a fluke, two is
-// the least replication.
-const seenMin = 2
-
-// seen bounds z by how often the history already reached x: a value the
-// baseline produced in at least seenMin buckets is not beyond what the
-// signal does — noisy, quantized (histogram quantiles jump between bucket
-// bounds) and bursty signals spike now and then although their MAD is
-// tiny — so its z is at most the normal quantile of the share of history
-// buckets that reached it (≈ 1.7 for 2 of 60).
-func seen(history []float64, x, z float64) float64 {
-	var k int
-	for _, v := range history {
-		if (z > 0 && v >= x) || (z < 0 && v <= x) {
-			k++
-		}
+// bonferroni removes the chance that the best of m tests looks this
+// surprising by luck.
+func bonferroni(s float64, m int) float64 {
+	if m <= 1 {
+		return s
 	}
-	if z == 0 || k < seenMin {
-		return z
-	}
-	ze := max(0, -normQuantile((float64(k)+0.5)/float64(len(history)+1)))
-	if math.Abs(z) > ze {
-		return math.Copysign(ze, z)
-	}
-	return z
+	return max(0, s-math.Log10(float64(m)))
 }
 
-// normQuantile is the standard normal quantile function.
-func normQuantile(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
-
-// tailMin is the fewest history points from which the tail of a signal is
-// modelled (see tailBound).
-const tailMin = 20
-
-// tailBound bounds z by how rare the history's own tail makes x: the
-// history values beyond its upper (lower) quartile are modelled as an
-// exponential tail (the usual peaks-over-threshold model), so a value a
-// little beyond the largest the history shows — a skewed signal with a
-// tight floor and frequent excursions has a tiny MAD — is as rare as the
-// tail says, not as the MAD says. The tail ends at the largest value two
-// buckets reached (like seen, one bucket may be a fluke); a value beyond
-// that end by more than the tail's width (end − quartile) is far beyond
-// the tail and keeps its z.
-func tailBound(history []float64, x, z float64) float64 {
-	n := len(history)
-	if n < tailMin || z == 0 {
-		return z
+// zsOf maps surprises to their z equivalents.
+func zsOf(ss []float64) []float64 {
+	out := make([]float64, len(ss))
+	for i, s := range ss {
+		out[i] = zOfSurprise(s)
 	}
-	s := slices.Clone(history)
-	slices.Sort(s)
-	sign := 1.0
-	if z < 0 {
-		// mirror: the lower tail is the upper tail of -x
-		for i := range s {
-			s[i] = -s[i]
-		}
-		slices.Sort(s)
-		x, sign = -x, -1
-	}
-	// The tail ends at the largest value reached by seenMin buckets: one
-	// bucket may be a fluke (or the start of this very anomaly, in a
-	// bucket the window's start cuts), and must not stretch the tail.
-	u, top := s[(3*n)/4], s[n-seenMin]
-	var sum float64
-	var k int
-	for _, v := range s {
-		if v > u && v <= top {
-			sum += v - u
-			k++
-		}
-	}
-	// The model is trusted up to one tail width beyond that end; further
-	// out there is no tail to speak of.
-	if k < seenMin+1 || x <= u || sum <= 0 || x > top+(top-u) {
-		return z
-	}
-	beta := sum / float64(k)
-	p := float64(k) / float64(n+1) * math.Exp(-(x-u)/beta)
-	zt := -normQuantile(p)
-	if zt < math.Abs(z) {
-		return sign * zt
-	}
-	return z
+	return out
 }

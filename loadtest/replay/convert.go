@@ -29,7 +29,9 @@ type converter interface {
 	flush(ctx context.Context, s *Sender) (rejected int64, err error)
 }
 
-func newConverter(f File, header []string, namespace string) (converter, error) {
+// newConverter returns the converter of f; services are the dataset's
+// services (nil: none known), for edge columns of metric files.
+func newConverter(f File, header []string, namespace string, services map[string]bool) (converter, error) {
 	cols := newColumns(header)
 	switch f.Kind {
 	case KindTrace:
@@ -37,7 +39,7 @@ func newConverter(f File, header []string, namespace string) (converter, error) 
 	case KindLog:
 		return newLogConv(f.Path, cols, namespace)
 	case KindMetric:
-		return newMetricConv(f, header, cols, namespace)
+		return newMetricConv(f, header, cols, namespace, services)
 	}
 	return nil, fmt.Errorf("%s: unknown kind %q", f.Path, f.Kind)
 }

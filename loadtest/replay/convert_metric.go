@@ -23,6 +23,11 @@ const MetricPrefix = "nezha."
 //   - other files with a time column (front_service, source_50,
 //     destination_50, ...): "nezha.<file>.<column>", resource service.name
 //     from a ServiceName column if there is one, and nezha.file = <file>;
+//   - columns of such files named "<service>_<service>" for two of the
+//     dataset's services (source_50, destination_50: per-edge latency)
+//     are one metric "nezha.<file>" with the point attributes
+//     source_workload and destination_workload, as a service mesh
+//     (Istio) labels its per-edge metrics;
 //   - files without a time column (dependency: Source,Target,Weight) hold
 //     no time series and are skipped (errSkipFile).
 //
@@ -39,9 +44,20 @@ type metricConv struct {
 type metricCol struct {
 	idx               int
 	name, unit, descr string
+	source, dest      string // an edge column: the calling and the called service
 }
 
-func newMetricConv(f File, header []string, cols columns, namespace string) (*metricConv, error) {
+// edgeOf splits a column "<a>_<b>" into two known services.
+func edgeOf(col string, services map[string]bool) (string, string, bool) {
+	for i := 0; i < len(col); i++ {
+		if col[i] == '_' && services[col[:i]] && services[col[i+1:]] {
+			return col[:i], col[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func newMetricConv(f File, header []string, cols columns, namespace string, services map[string]bool) (*metricConv, error) {
 	base := path.Base(f.Rel)
 	base = strings.TrimSuffix(strings.TrimSuffix(base, ".gz"), ".csv")
 	c := &metricConv{epoch: cols.opt("TimeStamp", "Timestamp"), text: cols.opt("Time"),
@@ -63,6 +79,10 @@ func newMetricConv(f File, header []string, cols columns, namespace string) (*me
 		}
 		switch strings.ToLower(h) {
 		case "namespace", "container", "source", "target":
+			continue
+		}
+		if src, dst, ok := edgeOf(h, services); ok && c.pod < 0 {
+			c.values = append(c.values, metricCol{idx: i, name: strings.TrimSuffix(prefix, "."), descr: "per-edge " + base, source: src, dest: dst})
 			continue
 		}
 		name, unit := MetricName(h)
@@ -151,6 +171,10 @@ func (c *metricConv) add(rec []string) (int, error) {
 		dp := m.Gauge().DataPoints().AppendEmpty()
 		dp.SetTimestamp(pcommon.Timestamp(t))
 		dp.SetDoubleValue(v)
+		if col.dest != "" {
+			dp.Attributes().PutStr("source_workload", col.source)
+			dp.Attributes().PutStr("destination_workload", col.dest)
+		}
 		n++
 	}
 	return n, nil

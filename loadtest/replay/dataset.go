@@ -10,6 +10,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/rcaeval"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -43,6 +44,9 @@ type Dataset struct {
 	Dir    string
 	Files  []File  // in replay order: baseline first; metrics, then traces, then logs; by name
 	Faults []Fault // by time
+	// Services are the services of the per-pod metric files: columns of
+	// other files named "<service>_<service>" are edges between them.
+	Services map[string]bool
 	// Duplicates are baseline files byte-identical to an rca_data file; they
 	// are not replayed (the rca_data copy is).
 	Duplicates []string
@@ -70,6 +74,13 @@ func Scan(dir string, baseline bool) (*Dataset, error) {
 	}
 	if err := ds.dropDuplicates(); err != nil {
 		return nil, err
+	}
+	ds.Services = map[string]bool{}
+	for _, f := range ds.Files {
+		base := strings.TrimSuffix(strings.TrimSuffix(path.Base(f.Rel), ".gz"), ".csv")
+		if pod, ok := strings.CutSuffix(base, "_metric"); ok && f.Kind == KindMetric {
+			ds.Services[ServiceFromPod(pod)] = true
+		}
 	}
 	labels, err := filepath.Glob(filepath.Join(dir, "rca_data", "*fault_list.json"))
 	if err != nil {

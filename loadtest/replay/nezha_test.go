@@ -38,7 +38,7 @@ func TestNezhaDatasetParses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conv, err := newConverter(f, in.header, "default")
+		conv, err := newConverter(f, in.header, "default", ds.Services)
 		if errors.Is(err, errSkipFile) {
 			t.Logf("skipped %s: %v", f.Rel, err)
 			skipped++

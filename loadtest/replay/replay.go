@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg Config, s *Sender) (Stats, error) {
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("%-40s spans %d logs %d points %d", shorten(f.Rel, 40), stats.Spans, stats.LogRecords, stats.DataPoints))
 		}
-		if err := replayFile(ctx, cfg, f, s, st, filter, p, bar, &stats, log); err != nil {
+		if err := replayFile(ctx, cfg, f, ds.Services, s, st, filter, p, bar, &stats, log); err != nil {
 			if errors.Is(err, errSkipFile) {
 				log.Info("skipping file", "file", f.Rel, "reason", err)
 				stats.SkippedFiles++
@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config, s *Sender) (Stats, error) {
 	return stats, nil
 }
 
-func replayFile(ctx context.Context, cfg Config, f File, s *Sender, st *State, filter windowFilter,
+func replayFile(ctx context.Context, cfg Config, f File, services map[string]bool, s *Sender, st *State, filter windowFilter,
 	p *pacer, bar *progressbar.ProgressBar, stats *Stats, log *slog.Logger) error {
 	var onRead func(int)
 	if bar != nil {
@@ -184,7 +184,7 @@ func replayFile(ctx context.Context, cfg Config, f File, s *Sender, st *State, f
 		return err
 	}
 	defer in.Close()
-	conv, err := newConverter(f, in.header, cfg.Namespace)
+	conv, err := newConverter(f, in.header, cfg.Namespace, services)
 	if err != nil {
 		return err
 	}
@@ -317,7 +317,7 @@ func earliestTime(ds *Dataset, baseline bool) (int64, bool, error) {
 		if err != nil {
 			return 0, false, err
 		}
-		conv, err := newConverter(f, in.header, "")
+		conv, err := newConverter(f, in.header, "", ds.Services)
 		if err != nil {
 			in.Close()
 			if errors.Is(err, errSkipFile) {

@@ -12,7 +12,7 @@ import (
 func newRCA(store *chstore.Store, log *slog.Logger) *rca.Engine {
 	cfg := rca.DefaultConfig()
 	cfg.Logger = log
-	return rca.New(rca.CHSource{Conn: store.Conn()}, cfg)
+	return rca.New(rca.StoreSource{Store: store}, cfg)
 }
 
 // incidentRootCauses serves GET /api/v1/incidents/{id}/root-causes from

@@ -141,7 +141,7 @@ func TestInjectionProbes(t *testing.T) {
 		IncidentRules:        pg,
 		Retention:            pg,
 		Auth:                 authn.NewStatic(map[string]authn.Tenant{"k1": {ID: "t1"}}),
-		RCA:                  rca.New(rca.CHSource{Conn: store.Conn()}, rca.DefaultConfig()),
+		RCA:                  rca.New(rca.StoreSource{Store: store}, rca.DefaultConfig()),
 		IncidentRootCauses:   pg,
 	})
 	if err != nil {

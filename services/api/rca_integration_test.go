@@ -114,7 +114,7 @@ func TestRCAIntegration(t *testing.T) {
 	svc, err := api.New(svcCfg, api.Deps{
 		Store: store,
 		Auth:  authn.NewStatic(map[string]authn.Tenant{"k1": {ID: "t1"}, "k2": {ID: "t2"}}),
-		RCA:   rca.New(rca.CHSource{Conn: store.Conn()}, rca.DefaultConfig()),
+		RCA:   rca.New(rca.StoreSource{Store: store}, rca.DefaultConfig()),
 	})
 	if err != nil {
 		t.Fatal(err)

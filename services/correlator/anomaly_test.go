@@ -185,7 +185,7 @@ func TestAnomalyLoopOpensOneIncident(t *testing.T) {
 	var clock testClock
 	clock.set(anomalyStart.Add(10 * time.Minute))
 	h := startHarnessWith(t, cfg, func(h *harness, d *Deps) {
-		d.RCA = rca.New(rca.CHSource{Conn: h.ch.Conn()}, rca.DefaultConfig())
+		d.RCA = rca.New(rca.StoreSource{Store: h.ch}, rca.DefaultConfig())
 		d.Tenants = h.ch
 		d.Now = clock.now
 		ctx := context.Background()

@@ -1,0 +1,359 @@
+package rca
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// frame is the time layout of one analysis: buckets of step ns aligned to
+// multiples of step; the window [start, end); every other bucket of the
+// read range [from, to) is baseline.
+type frame struct {
+	start, end, step int64
+	from, to         int64
+}
+
+// inWindow reports whether the bucket starting at t overlaps the window.
+func (f frame) inWindow(t int64) bool { return t+f.step > f.start && t < f.end }
+
+// winLen is the number of buckets the window overlaps.
+func (f frame) winLen() int {
+	first := floorDiv(f.start, f.step) * f.step
+	return int((f.end - first + f.step - 1) / f.step)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// baseRuns returns the starts of the baseline stretches as long as the
+// window (winLen buckets) that overlap neither the window nor the read
+// range's ends: the "windows" the baseline itself had, for calibration.
+func (f frame) baseRuns() []int64 {
+	w := int64(f.winLen())
+	if w <= 0 || f.step <= 0 {
+		return nil
+	}
+	stride := max(1, w/4) * f.step
+	first := floorDiv(f.from+f.step-1, f.step) * f.step
+	var out []int64
+	for b := first; b+w*f.step <= f.to; b += stride {
+		if f.overlapsWindow(b, w) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func (f frame) overlapsWindow(b, w int64) bool {
+	for t := b; t < b+w*f.step; t += f.step {
+		if f.inWindow(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// point is one value of a signal in a bucket (unix ns, bucket start).
+type point struct {
+	T int64
+	V float64
+}
+
+// splitSeries divides a series into baseline values and window points, by
+// time. Buckets without a value are left out.
+func (f frame) splitSeries(m map[int64]float64) (base []float64, win []point) {
+	ts := make([]int64, 0, len(m))
+	for t := range m {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	for _, t := range ts {
+		if f.inWindow(t) {
+			win = append(win, point{t, m[t]})
+		} else {
+			base = append(base, m[t])
+		}
+	}
+	return base, win
+}
+
+// verdict is the judgement of one signal.
+type verdict struct {
+	Z      float64 // sustained robust z in the judged direction (≥ 0)
+	Onset  int64   // first window bucket with z ≥ zOnset (0: none)
+	Value  float64 // the window value at the peak
+	Center float64 // the baseline's median
+	NBase  int
+	Nulls  []float64 // the same statistic over the baseline's own stretches
+}
+
+// zOnset is the z from which a window bucket counts as anomalous when the
+// onset is looked for: three robust standard deviations.
+const zOnset = 3
+
+// minBase is the fewest baseline values a level is learned from.
+const minBase = 3
+
+// sustained is the statistic of a stretch's z-scores: the second
+// strongest when there are two or more. A fault lasts; one bucket off in
+// an otherwise normal stretch is what a noisy signal does by chance.
+func sustained(zs []float64) (stat float64, peak int) {
+	if len(zs) == 0 {
+		return 0, -1
+	}
+	peak = 0
+	for i, z := range zs {
+		if z > zs[peak] {
+			peak = i
+		}
+	}
+	if len(zs) == 1 {
+		return zs[0], 0
+	}
+	second := math.Inf(-1)
+	for i, z := range zs {
+		if i != peak && z > second {
+			second = z
+		}
+	}
+	return second, peak
+}
+
+// judgeLevel compares the window values of a signal with its baseline in
+// one direction (+1 rise, −1 fall), and computes the same statistic over
+// the baseline's own window-long stretches (Nulls) for calibration.
+func (f frame) judgeLevel(m map[int64]float64, floor, dir float64) (verdict, bool) {
+	base, win := f.splitSeries(m)
+	if len(base) < minBase || len(win) == 0 {
+		return verdict{}, false
+	}
+	l := learnLevel(base, floor)
+	l.Scale = max(l.Scale, tailScale(base, l.Center, dir))
+	zs := make([]float64, len(win))
+	for i, p := range win {
+		zs[i] = seenBound(base, p.V, dir, dir*l.z(p.V), 0)
+	}
+	stat, peak := sustained(zs)
+	v := verdict{Z: max(stat, 0), Value: win[peak].V, Center: l.Center, NBase: l.N}
+	for i, p := range win {
+		if zs[i] >= zOnset {
+			v.Onset = p.T
+			break
+		}
+	}
+	w := int64(f.winLen())
+	var buf []float64
+	for _, b := range f.baseRuns() {
+		buf = buf[:0]
+		for t := b; t < b+w*f.step; t += f.step {
+			if x, ok := m[t]; ok {
+				buf = append(buf, seenBound(base, x, dir, dir*l.z(x), 1))
+			}
+		}
+		if len(buf) > 0 {
+			s, _ := sustained(buf)
+			v.Nulls = append(v.Nulls, max(s, 0))
+		}
+	}
+	return v, true
+}
+
+// tailLevelScale is the baseline quantile (in the judged direction) whose
+// distance from the median sets a floor under the spread: a signal that
+// jumps in more than a tenth of its baseline buckets (a spiky quantile, a
+// bursty rate) is judged against the size of its jumps, while a tenth is
+// more than an earlier incident or two in the baseline occupy.
+const tailLevelScale = 0.9
+
+// tailScale is the spread implied by the baseline's tail: the distance of
+// its tailLevelScale quantile from the median, in normal standard
+// deviations.
+func tailScale(base []float64, center, dir float64) float64 {
+	s := slices.Clone(base)
+	slices.Sort(s)
+	i := int(math.Round(tailLevelScale * float64(len(s)-1)))
+	q := s[i]
+	if dir < 0 {
+		q = s[len(s)-1-i]
+	}
+	return math.Abs(q-center) / 1.2816
+}
+
+// seenMin is how many baseline values must have reached a value for it
+// to count as already seen: one may be a fluke, two is the least
+// replication.
+const seenMin = 2
+
+// seenShare is the share of baseline buckets that must have reached a
+// value for seenBound to apply: rarer exceedances are what an earlier
+// incident in the baseline leaves, and must not hide the same change now
+// (spiky signals are left to the calibration).
+const seenShare = 0.25
+
+// seenBound bounds z by how often the baseline already reached x (not
+// counting self values that are x itself): a value the baseline produced
+// in seenMin or more buckets is not beyond what the signal does — sparse,
+// quantized and bursty signals have a tiny MAD — so its z is at most the
+// normal quantile of the share of baseline buckets that reached it.
+func seenBound(base []float64, x, dir, z float64, self int) float64 {
+	if z <= 0 {
+		return z
+	}
+	k := -self
+	for _, v := range base {
+		if dir*v >= dir*x {
+			k++
+		}
+	}
+	if k < seenMin || float64(k) < seenShare*float64(len(base)) {
+		return z
+	}
+	ze := max(0, -math.Sqrt2*math.Erfinv(2*(float64(k)+0.5)/float64(len(base)+1)-1))
+	return min(z, ze)
+}
+
+// counts is a count series with its exposure (the traffic it is a share
+// of) by bucket.
+type counts struct {
+	c, e map[int64]float64
+}
+
+// trimShare is the share of baseline buckets with the highest rates that
+// a pooled baseline rate leaves out: earlier incidents in the baseline
+// raise a count in a few buckets, and must not hide the same rise now.
+const trimShare = 0.2
+
+// countVerdict is the judgement of a count against its baseline rate.
+type countVerdict struct {
+	Rise, Fall       float64 // surprise of the window's count being this high / this low
+	Count, Expected  float64 // in the window
+	BaseCount, BaseE float64 // in the (trimmed) baseline
+	Onset            int64
+	RiseNulls        []float64 // Rise over the baseline's own window-long stretches
+	FallNulls        []float64
+}
+
+// judgeCount compares the window's count with what the baseline's pooled
+// rate (per unit of exposure, the top trimShare of buckets by rate left
+// out) expects for the window's exposure, as Poisson tails, and computes
+// the same over the baseline's own stretches. A count never seen in the
+// baseline is expected at half an event over the baseline's exposure.
+func (f frame) judgeCount(s counts) (countVerdict, bool) {
+	type b struct{ c, e, r float64 }
+	var base []b
+	var v countVerdict
+	var winE float64
+	first := int64(math.MaxInt64)
+	for t, e := range s.e {
+		c := s.c[t]
+		if f.inWindow(t) {
+			v.Count += c
+			winE += e
+			if c > 0 && t < first {
+				first = t
+			}
+			continue
+		}
+		if e > 0 {
+			base = append(base, b{c, e, c / e})
+		}
+	}
+	if winE <= 0 || len(base) < minBase {
+		return v, false
+	}
+	sort.Slice(base, func(i, j int) bool { return base[i].r < base[j].r })
+	keep := len(base) - int(math.Floor(trimShare*float64(len(base))))
+	for _, x := range base[:keep] {
+		v.BaseCount += x.c
+		v.BaseE += x.e
+	}
+	rate := max(v.BaseCount, 0.5) / v.BaseE
+	var allC, allE float64
+	for _, x := range base {
+		allC += x.c
+		allE += x.e
+	}
+	allRate := allC / allE
+	v.Expected = rate * winE
+	v.Rise = surprisePoisson(v.Count, v.Expected)
+	// A fall is judged against the untrimmed rate: trimming lowers it.
+	v.Fall = surprisePoissonLow(v.Count, allRate*winE)
+	if first != math.MaxInt64 {
+		v.Onset = first
+	}
+	w := int64(f.winLen())
+	for _, st := range f.baseRuns() {
+		var c, e float64
+		for t := st; t < st+w*f.step; t += f.step {
+			c += s.c[t]
+			e += s.e[t]
+		}
+		if e > 0 {
+			v.RiseNulls = append(v.RiseNulls, surprisePoisson(c, rate*e))
+			v.FallNulls = append(v.FallNulls, surprisePoissonLow(c, allRate*e))
+		}
+	}
+	return v, true
+}
+
+// calibrator keeps, per signal, the statistic the baseline's own
+// window-long stretches produced, so a window's statistic is judged by
+// how rare it is among them: a signal that often jumps (a spiky latency
+// quantile, bursty error lines) makes a jump less surprising than one
+// that never moves. It is kept per signal, not pooled over a kind of
+// signal: other services' incidents in the baseline must not make this
+// one look ordinary. Statistics are z-scores (counts enter as the z
+// equivalent of their Poisson surprise).
+type calibrator map[string][]float64
+
+func (c calibrator) add(kind string, nulls []float64) { c[kind] = append(c[kind], nulls...) }
+
+// minNulls is the fewest baseline statistics a calibration needs.
+const minNulls = 20
+
+func (c calibrator) sort() {
+	for _, v := range c {
+		sort.Float64s(v)
+	}
+}
+
+// surprise is −log10 of how rare z is: the heavy-tailed parametric
+// surprise, bounded by the empirical one among the kind's baseline
+// statistics (at most log10(N+1), plus a t3-like tail beyond the largest
+// of them).
+func (c calibrator) surprise(kind string, z float64) float64 {
+	// A metric is judged against its own history and against the same
+	// metric on every pod: rare by either counts as rare (the first is
+	// blind where the series had an earlier incident, the second where
+	// other pods did).
+	if strings.HasPrefix(kind, "metric|") {
+		parts := strings.SplitN(kind, "|", 3)
+		series, name := parts[2][:strings.LastIndexByte(parts[2], '|')], parts[2][strings.LastIndexByte(parts[2], '|')+1:]
+		z = min(z, metricZCap)
+		return max(c.surprise("mseries|"+parts[1]+"|"+series, z), c.surprise("mname|"+parts[1]+"|"+name, z))
+	}
+	param := surpriseZ(z)
+	nulls := c[kind]
+	n := len(nulls)
+	if n < minNulls || z <= 0 {
+		return param
+	}
+	k := n - sort.SearchFloat64s(nulls, z) // nulls ≥ z
+	emp := -math.Log10(float64(k+1) / float64(n+1))
+	if k == 0 {
+		if top := nulls[n-1]; top > 0 {
+			emp += 3 * math.Log10(z/top)
+		} else {
+			emp = param
+		}
+	}
+	return min(param, emp)
+}
