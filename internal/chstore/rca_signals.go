@@ -151,6 +151,7 @@ type RCALogPattern struct {
 	Severity     uint8  // the highest OTLP severity number among them (0: none given)
 	T            int64
 	Count        uint64
+	Traced       uint64 // of Count, the records with a trace id
 }
 
 // RCALogKeyBytes bounds the text a pattern key is made of.
@@ -164,9 +165,10 @@ const rcaLogMask = `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 // The record's text: the "log" (container runtime), "message" or "msg"
 // field of a JSON body, else the body.
 const rcaLogPatternsSQL = `
-SELECT svc, pod, key, max(severity_number) AS sev, b, count() AS n
+SELECT svc, pod, key, max(severity_number) AS sev, b, count() AS n, sum(traced) AS traced
 FROM (
   SELECT service_name AS svc, k8s_pod_name AS pod, severity_number,
+         toUInt64(trace_id != toFixedString(unhex('00000000000000000000000000000000'), 16)) AS traced,
          intDiv(if(time_unix_nano != 0, time_unix_nano, observed_time_unix_nano), ?) * ? AS b,
          replaceRegexpAll(substring(if(substring(body, 1, 1) = '{' AND length(concat(visitParamExtractString(body, 'log'), visitParamExtractString(body, 'message'), visitParamExtractString(body, 'msg'))) > 0,
            concat(visitParamExtractString(body, 'log'), visitParamExtractString(body, 'message'), visitParamExtractString(body, 'msg')), body), 1, ?), ?, '#') AS key
@@ -190,7 +192,7 @@ func (s *Store) RCALogPatterns(ctx context.Context, r RCARange) ([]RCALogPattern
 	for rows.Next() {
 		var p RCALogPattern
 		var b uint64
-		if err := rows.Scan(&p.Service, &p.Pod, &p.Key, &p.Severity, &b, &p.Count); err != nil {
+		if err := rows.Scan(&p.Service, &p.Pod, &p.Key, &p.Severity, &b, &p.Count, &p.Traced); err != nil {
 			return nil, readErr(ctx, "rca log patterns: scan", err)
 		}
 		p.T = int64(b)
@@ -211,57 +213,104 @@ type RCAMetricStat struct {
 	Cumulative                    bool // a monotonic cumulative sum: judge its increments
 }
 
-// The pod of a point is its resource's k8s.pod.name or, for metrics
-// scraped by Prometheus (cAdvisor, kube-state-metrics) where the pod is a
-// label, the point's "k8s.pod.name", "pod" or "pod_name" attribute; the
-// container likewise. A point with neither is the service's own. A point
-// labelled with a destination (Istio's destination_workload, or
-// destination.service.name) and a source is a per-edge metric.
+// A series' points travel as arrays, one row per series (its identity
+// columns are the same on every point): far less to aggregate and decode
+// than a row per point or bucket. Bucket means and the deduplication of
+// re-delivered points (the same time twice) are done by the reader.
 const rcaMetricStatsSQL = `
-SELECT service_name, pod, container, metric_name, src, dst, b, avg(value) AS v, max(cum) AS cum
-FROM (
-  SELECT service_name, metric_name, value,
-         multiIf(has(attr_keys, 'source_workload'), attr_values[indexOf(attr_keys, 'source_workload')],
-                 attr_values[indexOf(attr_keys, 'source.service.name')]) AS src,
-         multiIf(has(attr_keys, 'destination_workload'), attr_values[indexOf(attr_keys, 'destination_workload')],
-                 attr_values[indexOf(attr_keys, 'destination.service.name')]) AS dst,
-         multiIf(k8s_pod_name != '', k8s_pod_name, has(attr_keys, 'k8s.pod.name'), attr_values[indexOf(attr_keys, 'k8s.pod.name')],
-                 has(attr_keys, 'pod'), attr_values[indexOf(attr_keys, 'pod')], attr_values[indexOf(attr_keys, 'pod_name')]) AS pod,
-         multiIf(k8s_container_name != '', k8s_container_name, has(attr_keys, 'k8s.container.name'), attr_values[indexOf(attr_keys, 'k8s.container.name')],
-                 attr_values[indexOf(attr_keys, 'container')]) AS container,
-         intDiv(time_unix_nano, ?) * ? AS b,
-         toUInt8(metric_type = 2 AND is_monotonic = 1 AND aggregation_temporality = 2) AS cum
-  FROM metric_points
-  WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)
-    AND metric_type IN (1, 2) AND value_type != 0%s
-  LIMIT 1 BY series_id, time_unix_nano
-)
-GROUP BY service_name, pod, container, metric_name, src, dst, b`
+SELECT series_id, any(service_name), any(k8s_pod_name), any(k8s_container_name), any(metric_name),
+       any(attr_keys), any(attr_values), max(toUInt8(metric_type = 2 AND is_monotonic = 1 AND aggregation_temporality = 2)),
+       groupArray(time_unix_nano), groupArray(value)
+FROM metric_points
+WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)
+  AND metric_type IN (1, 2) AND value_type != 0%s
+GROUP BY series_id`
+
+// attrOf is the value of the first of keys present in a point's
+// attributes.
+func attrOf(keys, values []string, names ...string) string {
+	for _, n := range names {
+		for i, k := range keys {
+			if k == n && i < len(values) {
+				return values[i]
+			}
+		}
+	}
+	return ""
+}
 
 // RCAMetricStats averages the gauge and sum points of every metric of
-// every pod (or service) by bucket.
+// every pod (or service) by bucket. The pod of a point is its resource's
+// k8s.pod.name or, for metrics scraped by Prometheus (cAdvisor,
+// kube-state-metrics) where the pod is a label, the point's
+// "k8s.pod.name", "pod" or "pod_name" attribute; the container likewise.
+// A point with neither is the service's own. A point labelled with a
+// destination (Istio's destination_workload, or destination.service.name)
+// and a source is a per-edge metric. Series of one identity (differing in
+// other attributes) are averaged together.
 func (s *Store) RCAMetricStats(ctx context.Context, r RCARange) ([]RCAMetricStat, error) {
-	step := uint64(r.Step)
-	ns, args := rcaNS(r, []any{step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To)})
+	step := r.Step.Nanoseconds()
+	ns, args := rcaNS(r, []any{r.TenantID, rcaSecs(r.From), rcaSecs(r.To)})
 	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaMetricStatsSQL, ns), args...)
 	if err != nil {
 		return nil, readErr(ctx, "rca metric stats", err)
 	}
 	defer rows.Close()
-	var out []RCAMetricStat
+	type key struct {
+		svc, pod, ctr, name, src, dst string
+		b                             int64
+	}
+	type acc struct {
+		sum float64
+		n   int
+		cum bool
+	}
+	agg := map[key]*acc{}
+	from, to := r.From.UnixNano(), r.To.UnixNano()
 	for rows.Next() {
-		var m RCAMetricStat
-		var b uint64
+		var sid uint64
+		var svc, pod, ctr, name string
+		var keys, values []string
 		var cum uint8
-		if err := rows.Scan(&m.Service, &m.Pod, &m.Container, &m.Name, &m.Source, &m.Destination, &b, &m.Value, &cum); err != nil {
+		var ts []uint64
+		var vs []float64
+		if err := rows.Scan(&sid, &svc, &pod, &ctr, &name, &keys, &values, &cum, &ts, &vs); err != nil {
 			return nil, readErr(ctx, "rca metric stats: scan", err)
 		}
-		m.T, m.Cumulative = int64(b), cum == 1
-		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
-			out = append(out, m)
+		if pod == "" {
+			pod = attrOf(keys, values, "k8s.pod.name", "pod", "pod_name")
+		}
+		if ctr == "" {
+			ctr = attrOf(keys, values, "k8s.container.name", "container")
+		}
+		src := attrOf(keys, values, "source_workload", "source.service.name")
+		dst := attrOf(keys, values, "destination_workload", "destination.service.name")
+		seen := make(map[uint64]bool, len(ts))
+		for i, t := range ts {
+			if i >= len(vs) || seen[t] || int64(t) < from || int64(t) >= to || math.IsNaN(vs[i]) || math.IsInf(vs[i], 0) {
+				continue
+			}
+			seen[t] = true // a re-delivered point counts once
+			k := key{svc, pod, ctr, name, src, dst, int64(t) / step * step}
+			a := agg[k]
+			if a == nil {
+				a = &acc{}
+				agg[k] = a
+			}
+			a.sum += vs[i]
+			a.n++
+			a.cum = a.cum || cum == 1
 		}
 	}
-	return out, readErr2(ctx, "rca metric stats", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, "rca metric stats", err)
+	}
+	out := make([]RCAMetricStat, 0, len(agg))
+	for k, a := range agg {
+		out = append(out, RCAMetricStat{Service: k.svc, Pod: k.pod, Container: k.ctr, Name: k.name, Source: k.src, Destination: k.dst,
+			T: k.b, Value: a.sum / float64(a.n), Cumulative: a.cum})
+	}
+	return out, nil
 }
 
 // RCAEvent is a container event in the window.

@@ -40,6 +40,7 @@ type finding struct {
 	fell           bool   // a fall of activity (passed on to the callers, see upstreamDrops)
 	cal            string // calibration kind ("" = s is set by the family)
 	explainedShare float64
+	explainedBy    string
 }
 
 // ranked is a candidate with bookkeeping.
@@ -158,12 +159,21 @@ func fuse(fs []finding, g graph, judged map[string]int, scope string, maxN int) 
 		return t
 	}
 	groups := map[string][]*finding{}
-	own := map[string]float64{}
+	own, causes, slows := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for svc, m := range bySvc {
+		var cs, ss []*finding
 		for _, f := range m {
 			groups[svc] = append(groups[svc], f)
+			if causesUpstream(f) {
+				cs = append(cs, f)
+				if f.family != famErrors && f.family != famLogs {
+					ss = append(ss, f)
+				}
+			}
 		}
 		own[svc] = sum(groups[svc], func(*finding) float64 { return 0 })
+		causes[svc] = sum(cs, func(*finding) float64 { return 0 })
+		slows[svc] = sum(ss, func(*finding) float64 { return 0 })
 	}
 	// A service whose callees moved is likely their symptom: its evidence
 	// keeps the share its own strength has of its own plus the strongest
@@ -172,14 +182,23 @@ func fuse(fs []finding, g graph, judged map[string]int, scope string, maxN int) 
 	res := analysis{moved: map[string]int{}}
 	for svc, gs := range groups {
 		down, downSvc := 0.0, ""
+		slow, slowSvc := 0.0, ""
 		for c := range g.descendants(svc) {
-			if c != svc && own[c] > down {
-				down, downSvc = own[c], c
+			if c != svc && causes[c] > down {
+				down, downSvc = causes[c], c
+			}
+			if c != svc && slows[c] > slow {
+				slow, slowSvc = slows[c], c
 			}
 		}
 		for _, f := range gs {
-			if down > 0 && own[svc] > 0 && !local(f) {
-				f.explainedShare = down / (own[svc] + down)
+			switch {
+			case f.family == famErrors && slow > 0:
+				// failures it is the deepest of, but a callee was slow:
+				// timeouts
+				f.explainedShare, f.explainedBy = slow/(own[svc]+slow), slowSvc
+			case !local(f) && down > 0:
+				f.explainedShare, f.explainedBy = down/(own[svc]+down), downSvc
 			}
 		}
 		c := ranked{Candidate: Candidate{Service: svc}, fam: map[string]float64{}}
@@ -197,7 +216,7 @@ func fuse(fs []finding, g graph, judged map[string]int, scope string, maxN int) 
 			}
 			what := f.what
 			if f.explainedShare > 0 {
-				what += fmt.Sprintf(" (%.0f%% of it may come from its callee %s)", 100*f.explainedShare, downSvc)
+				what += fmt.Sprintf(" (%.0f%% of it may come from its callee %s)", 100*f.explainedShare, f.explainedBy)
 			}
 			v := f.s * (1 - f.explainedShare)
 			c.Evidence = append(c.Evidence, Evidence{Kind: f.family, Summary: what, Z: round2(f.z), Score: round2(v), Ref: f.ref})
@@ -326,12 +345,24 @@ func upstreamDrops(fs []finding, g graph) []finding {
 // strong one.
 const gate = 1.5
 
+// causesUpstream reports evidence of a change its callers feel: it
+// fails, it is slow, its containers had events. (A callee's metrics alone
+// do not explain its callers' failures.)
+func causesUpstream(f *finding) bool {
+	switch f.family {
+	case famErrors, famLogs, famLatency, famNetwork, famEdges, famEvents:
+		return true
+	}
+	return false
+}
+
 // local reports evidence a callee does not cause: events on the
 // service's own containers, the network gap of calls into it, its own
-// (self) time, which excludes the time its callees take, and its pods'
-// metrics. What a callee does cause in its callers are failures (errors
-// and timeouts they log and return), changed calls and slower answers
-// (per-edge response times).
+// (self) time, which excludes the time its callees take, its pods'
+// metrics, and the failures of traces it is the deepest failure of (its
+// callees did not fail there). What a callee does cause in its callers
+// are error lines they log, changed calls and slower answers (per-edge
+// response times).
 func local(f *finding) bool {
 	return f.family != famErrors && f.family != famLogs && f.family != famStructure && f.family != famEdges
 }

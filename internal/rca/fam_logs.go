@@ -10,7 +10,9 @@ import (
 // logFindings mines templates from the window's and the baseline's log
 // lines and judges, per service, every template's count against what the
 // baseline's share of that template in the service's lines expects: new
-// or surging error and warning templates.
+// or surging error and warning templates. Error lines that mostly carry a
+// trace id are left to errorFindings, which attributes them to the
+// deepest failing service of their trace.
 func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[string]int) {
 	if len(pats) == 0 {
 		return nil, nil
@@ -58,6 +60,7 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 	total := map[string]map[int64]float64{}
 	series := map[tplKey]map[int64]float64{}
 	podOf := map[tplKey]map[string]float64{}
+	traced := map[tplKey]float64{}
 	for _, p := range pats {
 		svc := serviceOf(p.Service, p.Pod, "")
 		if total[svc] == nil {
@@ -72,6 +75,7 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 		series[k][p.T] += float64(p.Count)
 		if fr.inWindow(p.T) {
 			podOf[k][p.Pod] += float64(p.Count)
+			traced[k] += float64(p.Traced)
 		}
 	}
 	var out []finding
@@ -81,6 +85,7 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 		if sev == sevOther {
 			continue
 		}
+		_ = traced
 		v, ok := fr.judgeCount(counts{c: c, e: total[k.svc]})
 		if !ok {
 			continue
@@ -112,6 +117,14 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 			ref: "/api/v1/logs?service=" + url.QueryEscape(k.svc) + "&" + winQuery(fr)})
 	}
 	return out, map[string]int{famLogs: judged}
+}
+
+func podTotal(m map[string]float64) float64 {
+	var t float64
+	for _, v := range m {
+		t += v
+	}
+	return t
 }
 
 func truncate(s string, n int) string {

@@ -1,10 +1,13 @@
 package rca
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // metricRelFloor is the smallest spread of a metric as a share of its
@@ -58,14 +61,21 @@ func metricFindings(ms []MetricStat, fr frame, cal calibrator) ([]finding, map[s
 		if a.cum {
 			vals = increments(a.v)
 		}
-		base, win := fr.splitSeries(vals)
+		ps := sortedPoints(vals)
+		var base []float64
+		var win []point
+		for _, p := range ps {
+			if fr.inWindow(p.T) {
+				win = append(win, p)
+			} else {
+				base = append(base, p.V)
+			}
+		}
 		if len(base) < minBase || len(win) == 0 {
 			continue
 		}
-		floor := metricRelFloor * typicalMagnitude(base, win)
-		up, ok1 := fr.judgeLevel(vals, floor, 1)
-		down, ok2 := fr.judgeLevel(vals, floor, -1)
-		if !ok1 || !ok2 {
+		up, down, ok := fr.judgeLevels(ps, metricRelFloor*typicalMagnitude(base, win))
+		if !ok {
 			continue
 		}
 		all = append(all, judgedSeries{k, up, down})
@@ -99,7 +109,10 @@ func metricFindings(ms []MetricStat, fr frame, cal calibrator) ([]finding, map[s
 			}
 		}
 	}
-	sort.Slice(all, func(i, j int) bool { return fmt.Sprint(all[i].k) < fmt.Sprint(all[j].k) })
+	slices.SortFunc(all, func(a, b judgedSeries) int {
+		return cmp.Or(strings.Compare(a.k.svc, b.k.svc), strings.Compare(a.k.pod, b.k.pod), strings.Compare(a.k.ctr, b.k.ctr),
+			strings.Compare(a.k.name, b.k.name), strings.Compare(a.k.src, b.k.src), strings.Compare(a.k.dst, b.k.dst))
+	})
 	var out []finding
 	for _, j := range all {
 		k := j.k

@@ -127,43 +127,90 @@ func sustained(zs []float64) (stat float64, peak int) {
 	return second, peak
 }
 
-// judgeLevel compares the window values of a signal with its baseline in
-// one direction (+1 rise, −1 fall), and computes the same statistic over
-// the baseline's own window-long stretches (Nulls) for calibration.
+// judgeLevel compares the window values of a signal (points by time)
+// with its baseline in one direction (+1 rise, −1 fall), and computes the
+// same statistic over the baseline's own window-long stretches (Nulls)
+// for calibration.
 func (f frame) judgeLevel(m map[int64]float64, floor, dir float64) (verdict, bool) {
-	base, win := f.splitSeries(m)
-	if len(base) < minBase || len(win) == 0 {
-		return verdict{}, false
+	up, down, ok := f.judgeLevels(sortedPoints(m), floor)
+	if dir < 0 {
+		return down, ok
 	}
-	l := learnLevel(base, floor)
-	l.Scale = max(l.Scale, tailScale(base, l.Center, dir))
-	zs := make([]float64, len(win))
-	for i, p := range win {
-		zs[i] = seenBound(base, p.V, dir, dir*l.z(p.V), 0)
+	return up, ok
+}
+
+// sortedPoints lists a series by time.
+func sortedPoints(m map[int64]float64) []point {
+	ps := make([]point, 0, len(m))
+	for t, v := range m {
+		ps = append(ps, point{t, v})
 	}
-	stat, peak := sustained(zs)
-	v := verdict{Z: max(stat, 0), Value: win[peak].V, Center: l.Center, NBase: l.N}
-	for i, p := range win {
-		if zs[i] >= zOnset {
-			v.Onset = p.T
-			break
+	slices.SortFunc(ps, func(a, b point) int { return cmpInt64(a.T, b.T) })
+	return ps
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// judgeLevels judges a series (points by time) in both directions at once.
+func (f frame) judgeLevels(ps []point, floor float64) (up, down verdict, ok bool) {
+	var base []float64
+	var win []point
+	for _, p := range ps {
+		if f.inWindow(p.T) {
+			win = append(win, p)
+		} else {
+			base = append(base, p.V)
 		}
 	}
+	if len(base) < minBase || len(win) == 0 {
+		return up, down, false
+	}
+	sorted := slices.Clone(base)
+	slices.Sort(sorted)
+	l := learnLevel(base, floor)
+	runs := f.baseRuns()
 	w := int64(f.winLen())
-	var buf []float64
-	for _, b := range f.baseRuns() {
-		buf = buf[:0]
-		for t := b; t < b+w*f.step; t += f.step {
-			if x, ok := m[t]; ok {
-				buf = append(buf, seenBound(base, x, dir, dir*l.z(x), 1))
+	judge := func(dir float64) verdict {
+		ld := l
+		ld.Scale = max(l.Scale, tailScale(sorted, l.Center, dir))
+		zs := make([]float64, len(win))
+		for i, p := range win {
+			zs[i] = seenBound(sorted, p.V, dir, dir*ld.z(p.V), 0)
+		}
+		stat, peak := sustained(zs)
+		v := verdict{Z: max(stat, 0), Value: win[peak].V, Center: ld.Center, NBase: ld.N}
+		for i, p := range win {
+			if zs[i] >= zOnset {
+				v.Onset = p.T
+				break
 			}
 		}
-		if len(buf) > 0 {
-			s, _ := sustained(buf)
-			v.Nulls = append(v.Nulls, max(s, 0))
+		var buf []float64
+		j := 0
+		for _, b := range runs {
+			for j < len(ps) && ps[j].T < b {
+				j++
+			}
+			buf = buf[:0]
+			for k := j; k < len(ps) && ps[k].T < b+w*f.step; k++ {
+				buf = append(buf, seenBound(sorted, ps[k].V, dir, dir*ld.z(ps[k].V), 1))
+			}
+			if len(buf) > 0 {
+				s, _ := sustained(buf)
+				v.Nulls = append(v.Nulls, max(s, 0))
+			}
 		}
+		return v
 	}
-	return v, true
+	return judge(1), judge(-1), true
 }
 
 // tailLevelScale is the baseline quantile (in the judged direction) whose
@@ -173,16 +220,14 @@ func (f frame) judgeLevel(m map[int64]float64, floor, dir float64) (verdict, boo
 // more than an earlier incident or two in the baseline occupy.
 const tailLevelScale = 0.9
 
-// tailScale is the spread implied by the baseline's tail: the distance of
-// its tailLevelScale quantile from the median, in normal standard
-// deviations.
-func tailScale(base []float64, center, dir float64) float64 {
-	s := slices.Clone(base)
-	slices.Sort(s)
-	i := int(math.Round(tailLevelScale * float64(len(s)-1)))
-	q := s[i]
+// tailScale is the spread implied by the (sorted) baseline's tail: the
+// distance of its tailLevelScale quantile from the median, in normal
+// standard deviations.
+func tailScale(sorted []float64, center, dir float64) float64 {
+	i := int(math.Round(tailLevelScale * float64(len(sorted)-1)))
+	q := sorted[i]
 	if dir < 0 {
-		q = s[len(s)-1-i]
+		q = sorted[len(sorted)-1-i]
 	}
 	return math.Abs(q-center) / 1.2816
 }
@@ -198,25 +243,27 @@ const seenMin = 2
 // (spiky signals are left to the calibration).
 const seenShare = 0.25
 
-// seenBound bounds z by how often the baseline already reached x (not
-// counting self values that are x itself): a value the baseline produced
-// in seenMin or more buckets is not beyond what the signal does — sparse,
-// quantized and bursty signals have a tiny MAD — so its z is at most the
-// normal quantile of the share of baseline buckets that reached it.
-func seenBound(base []float64, x, dir, z float64, self int) float64 {
+// seenBound bounds z by how often the (sorted) baseline already reached x
+// (not counting self values that are x itself): a value the baseline
+// produced in a quarter of its buckets is not beyond what the signal does
+// — sparse, quantized and bursty signals have a tiny MAD — so its z is at
+// most the normal quantile of the share of baseline buckets that reached
+// it.
+func seenBound(sorted []float64, x, dir, z float64, self int) float64 {
 	if z <= 0 {
 		return z
 	}
-	k := -self
-	for _, v := range base {
-		if dir*v >= dir*x {
-			k++
-		}
+	var k int
+	if dir > 0 {
+		k = len(sorted) - sort.SearchFloat64s(sorted, x) // values ≥ x
+	} else {
+		k = sort.Search(len(sorted), func(i int) bool { return sorted[i] > x }) // values ≤ x
 	}
-	if k < seenMin || float64(k) < seenShare*float64(len(base)) {
+	k -= self
+	if k < seenMin || float64(k) < seenShare*float64(len(sorted)) {
 		return z
 	}
-	ze := max(0, -math.Sqrt2*math.Erfinv(2*(float64(k)+0.5)/float64(len(base)+1)-1))
+	ze := max(0, -math.Sqrt2*math.Erfinv(2*(float64(k)+0.5)/float64(len(sorted)+1)-1))
 	return min(z, ze)
 }
 

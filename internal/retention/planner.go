@@ -20,7 +20,7 @@ var Tables = map[string]Signal{
 	"event_links":         SignalLinks,
 	"trace_event_index":   SignalLinks,
 	"container_sightings": "",
-	"rca_span_stats":      SignalSpans, // derived from spans (internal/rca's bucket cache)
+	"rca_buckets":         SignalSpans, // derived from spans, logs and metrics (internal/rca's bucket cache)
 }
 
 // Partition is one (date, class) partition of a table, as system.parts
