@@ -38,7 +38,6 @@ type finding struct {
 	spanBacked     bool
 	key            string // what was judged (for propagation: the same metric on a callee)
 	fell           bool   // a fall of activity (passed on to the callers, see upstreamDrops)
-	cal            string // calibration kind ("" = s is set by the family)
 	explainedShare float64
 	explainedBy    string
 }
@@ -83,15 +82,14 @@ func analyze(sig signals, fr frame, scope string, maxN int) analysis {
 	g := callGraph(sig.spans)
 	var fs []finding
 	judged := map[string]int{}
-	cal := calibrator{}
 	for _, fam := range []struct {
 		name string
 		run  func() ([]finding, map[string]int)
 	}{
-		{famLatency, func() ([]finding, map[string]int) { return latencyFindings(sig.spans, fr, cal) }},
-		{famErrors, func() ([]finding, map[string]int) { return errorFindings(sig.errs, sig.spans, sig.logs, g, fr, cal) }},
-		{famLogs, func() ([]finding, map[string]int) { return logFindings(sig.logs, fr, cal) }},
-		{famMetrics, func() ([]finding, map[string]int) { return metricFindings(sig.metrics, fr, cal) }},
+		{famLatency, func() ([]finding, map[string]int) { return latencyFindings(sig.spans, fr) }},
+		{famErrors, func() ([]finding, map[string]int) { return errorFindings(sig.errs, sig.spans, sig.logs, g, fr) }},
+		{famLogs, func() ([]finding, map[string]int) { return logFindings(sig.logs, fr) }},
+		{famMetrics, func() ([]finding, map[string]int) { return metricFindings(sig.metrics, fr) }},
 		{famEvents, func() ([]finding, map[string]int) { return eventFindings(sig.events, fr) }},
 	} {
 		out, n := fam.run()
@@ -100,14 +98,10 @@ func analyze(sig signals, fr frame, scope string, maxN int) analysis {
 			judged[f] += k
 		}
 	}
-	cal.sort()
 	for i := range fs {
-		if fs[i].cal != "" {
-			fs[i].s = cal.surprise(fs[i].cal, fs[i].z)
-		}
 		fs[i].s *= familyWeight[fs[i].family]
 	}
-	res := fuse(fs, g, judged, scope, maxN)
+	res := fuse(fs, g, scope, maxN)
 	res.judged = judged
 	return res
 }
@@ -121,7 +115,7 @@ func analyze(sig signals, fr frame, scope string, maxN int) analysis {
 // one clear one. Evidence a callee explains is discounted (see below), and
 // a callee whose activity fell passes that evidence to its callers: they
 // stopped calling it.
-func fuse(fs []finding, g graph, judged map[string]int, scope string, maxN int) analysis {
+func fuse(fs []finding, g graph, scope string, maxN int) analysis {
 	fs = append(fs, upstreamDrops(fs, g)...)
 	bySvc := map[string]map[string]*finding{} // service -> group -> strongest finding
 	for i := range fs {
@@ -338,12 +332,6 @@ func upstreamDrops(fs []finding, g graph) []finding {
 	}
 	return out
 }
-
-// gate is the surprise a family's evidence must pass to count, and what
-// is taken off it: evidence as likely as one in gate-th power of ten by
-// chance is noise, and many such weak pieces must not add up to one
-// strong one.
-const gate = 1.5
 
 // causesUpstream reports evidence of a change its callers feel: it
 // fails, it is slow, its containers had events. (A callee's metrics alone

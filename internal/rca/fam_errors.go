@@ -13,7 +13,7 @@ import (
 // caller that fails because its callee did is a symptom — and judges, per
 // service, the traces it is the deepest failure of against what its
 // baseline rate per span (or per log line, without spans) expects.
-func errorFindings(ets []ErrorTrace, spans []SpanStat, pats []LogPattern, g graph, fr frame, cal calibrator) ([]finding, map[string]int) {
+func errorFindings(ets []ErrorTrace, spans []SpanStat, pats []LogPattern, g graph, fr frame) ([]finding, map[string]int) {
 	if len(ets) == 0 {
 		return nil, nil
 	}
@@ -88,7 +88,6 @@ func errorFindings(ets []ErrorTrace, spans []SpanStat, pats []LogPattern, g grap
 			continue
 		}
 		judged++
-		cal.add(famErrors, zsOf(v.RiseNulls))
 		if v.Rise <= 0 || v.Count < 2 {
 			continue
 		}
@@ -98,7 +97,9 @@ func errorFindings(ets []ErrorTrace, spans []SpanStat, pats []LogPattern, g grap
 			for o := range w {
 				names = append(names, o)
 			}
-			sort.Slice(names, func(i, j int) bool { return w[names[i]] > w[names[j]] || w[names[i]] == w[names[j]] && names[i] < names[j] })
+			sort.Slice(names, func(i, j int) bool {
+				return w[names[i]] > w[names[j]] || w[names[i]] == w[names[j]] && names[i] < names[j]
+			})
 			if len(names) > 3 {
 				names = names[:3]
 			}

@@ -29,11 +29,10 @@ type latKey struct {
 // is the network and queueing between caller and callee. A caller whose
 // gaps to several callees all widened is slow itself, so the shared part
 // moves to the caller.
-func latencyFindings(spans []SpanStat, fr frame, cal calibrator) ([]finding, map[string]int) {
+func latencyFindings(spans []SpanStat, fr frame) ([]finding, map[string]int) {
 	type acc struct {
 		base, win mixture
 		buckets   map[int64]*mixture
-		onset     int64
 	}
 	series := map[latKey]*acc{}
 	for _, s := range spans {

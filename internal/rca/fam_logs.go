@@ -13,7 +13,7 @@ import (
 // or surging error and warning templates. Error lines that mostly carry a
 // trace id are left to errorFindings, which attributes them to the
 // deepest failing service of their trace.
-func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[string]int) {
+func logFindings(pats []LogPattern, fr frame) ([]finding, map[string]int) {
 	if len(pats) == 0 {
 		return nil, nil
 	}
@@ -52,7 +52,6 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 		sevOf[t] = max(sevOf[t], severityClass(a.sev, strings.Fields(a.key)))
 	}
 
-	type svcKey struct{ svc string }
 	type tplKey struct {
 		svc string
 		tpl *logTemplate
@@ -60,7 +59,6 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 	total := map[string]map[int64]float64{}
 	series := map[tplKey]map[int64]float64{}
 	podOf := map[tplKey]map[string]float64{}
-	traced := map[tplKey]float64{}
 	for _, p := range pats {
 		svc := serviceOf(p.Service, p.Pod, "")
 		if total[svc] == nil {
@@ -75,7 +73,6 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 		series[k][p.T] += float64(p.Count)
 		if fr.inWindow(p.T) {
 			podOf[k][p.Pod] += float64(p.Count)
-			traced[k] += float64(p.Traced)
 		}
 	}
 	var out []finding
@@ -85,14 +82,11 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 		if sev == sevOther {
 			continue
 		}
-		_ = traced
 		v, ok := fr.judgeCount(counts{c: c, e: total[k.svc]})
 		if !ok {
 			continue
 		}
 		judged++
-		kind := famLogs + "|" + [...]string{"", "warn", "error"}[sev]
-		cal.add(kind, zsOf(v.RiseNulls))
 		if v.Rise <= 0 || v.Count < 2 {
 			continue
 		}
@@ -117,14 +111,6 @@ func logFindings(pats []LogPattern, fr frame, cal calibrator) ([]finding, map[st
 			ref: "/api/v1/logs?service=" + url.QueryEscape(k.svc) + "&" + winQuery(fr)})
 	}
 	return out, map[string]int{famLogs: judged}
-}
-
-func podTotal(m map[string]float64) float64 {
-	var t float64
-	for _, v := range m {
-		t += v
-	}
-	return t
 }
 
 func truncate(s string, n int) string {

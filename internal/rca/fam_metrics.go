@@ -30,7 +30,7 @@ type metricKey struct{ svc, pod, ctr, name, src, dst string }
 // source and destination workloads) that rose is evidence of the
 // destination's response time (famEdges) — unless the source's edges to
 // several services all rose, which is the source's.
-func metricFindings(ms []MetricStat, fr frame, cal calibrator) ([]finding, map[string]int) {
+func metricFindings(ms []MetricStat, fr frame) ([]finding, map[string]int) {
 	type acc struct {
 		v   map[int64]float64
 		cum bool
@@ -113,14 +113,23 @@ func metricFindings(ms []MetricStat, fr frame, cal calibrator) ([]finding, map[s
 		return cmp.Or(strings.Compare(a.k.svc, b.k.svc), strings.Compare(a.k.pod, b.k.pod), strings.Compare(a.k.ctr, b.k.ctr),
 			strings.Compare(a.k.name, b.k.name), strings.Compare(a.k.src, b.k.src), strings.Compare(a.k.dst, b.k.dst))
 	})
+	// A metric is judged against its own history and against the same
+	// metric on every pod: rare by either counts as rare (the first is
+	// blind where the series had an earlier incident, the second where
+	// other pods did). Far out, every z counts the same (metricZCap).
+	cal := calibrator{}
+	for _, j := range all {
+		series := fmt.Sprintf("%s|%s|%s|%s|%s|%s", j.k.svc, j.k.pod, j.k.ctr, j.k.name, j.k.src, j.k.dst)
+		cal.add("series|up|"+series, j.up.Nulls)
+		cal.add("series|down|"+series, j.down.Nulls)
+		cal.add("name|up|"+j.k.name, j.up.Nulls)
+		cal.add("name|down|"+j.k.name, j.down.Nulls)
+	}
+	cal.sort()
 	var out []finding
 	for _, j := range all {
 		k := j.k
 		series := fmt.Sprintf("%s|%s|%s|%s|%s|%s", k.svc, k.pod, k.ctr, k.name, k.src, k.dst)
-		cal.add("mseries|up|"+series, j.up.Nulls)
-		cal.add("mseries|down|"+series, j.down.Nulls)
-		cal.add("mname|up|"+k.name, j.up.Nulls)
-		cal.add("mname|down|"+k.name, j.down.Nulls)
 		v, dir, d := j.up, "rose", "up"
 		if j.down.Z > j.up.Z {
 			v, dir, d = j.down, "fell", "down"
@@ -131,7 +140,9 @@ func metricFindings(ms []MetricStat, fr frame, cal calibrator) ([]finding, map[s
 		if v.Z < 1 {
 			continue
 		}
-		f := finding{family: famMetrics, svc: k.svc, pod: k.pod, ctr: k.ctr, z: v.Z, cal: "metric|" + d + "|" + series + "|" + k.name,
+		zc := min(v.Z, metricZCap)
+		s := max(cal.surprise("series|"+d+"|"+series, zc), cal.surprise("name|"+d+"|"+k.name, zc))
+		f := finding{family: famMetrics, svc: k.svc, pod: k.pod, ctr: k.ctr, z: v.Z, s: s,
 			fell: dir == "fell", onset: v.Onset, key: "metric|" + k.name,
 			ref: "/api/v1/metrics/series?name=" + url.QueryEscape(k.name) + "&" + winQuery(fr)}
 		who := k.pod

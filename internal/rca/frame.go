@@ -4,7 +4,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // frame is the time layout of one analysis: buckets of step ns aligned to
@@ -67,24 +66,6 @@ type point struct {
 	V float64
 }
 
-// splitSeries divides a series into baseline values and window points, by
-// time. Buckets without a value are left out.
-func (f frame) splitSeries(m map[int64]float64) (base []float64, win []point) {
-	ts := make([]int64, 0, len(m))
-	for t := range m {
-		ts = append(ts, t)
-	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-	for _, t := range ts {
-		if f.inWindow(t) {
-			win = append(win, point{t, m[t]})
-		} else {
-			base = append(base, m[t])
-		}
-	}
-	return base, win
-}
-
 // verdict is the judgement of one signal.
 type verdict struct {
 	Z      float64 // sustained robust z in the judged direction (≥ 0)
@@ -125,18 +106,6 @@ func sustained(zs []float64) (stat float64, peak int) {
 		}
 	}
 	return second, peak
-}
-
-// judgeLevel compares the window values of a signal (points by time)
-// with its baseline in one direction (+1 rise, −1 fall), and computes the
-// same statistic over the baseline's own window-long stretches (Nulls)
-// for calibration.
-func (f frame) judgeLevel(m map[int64]float64, floor, dir float64) (verdict, bool) {
-	up, down, ok := f.judgeLevels(sortedPoints(m), floor)
-	if dir < 0 {
-		return down, ok
-	}
-	return up, ok
 }
 
 // sortedPoints lists a series by time.
@@ -280,19 +249,17 @@ const trimShare = 0.2
 
 // countVerdict is the judgement of a count against its baseline rate.
 type countVerdict struct {
-	Rise, Fall       float64 // surprise of the window's count being this high / this low
+	Rise             float64 // surprise of the window's count being this high
 	Count, Expected  float64 // in the window
 	BaseCount, BaseE float64 // in the (trimmed) baseline
 	Onset            int64
-	RiseNulls        []float64 // Rise over the baseline's own window-long stretches
-	FallNulls        []float64
 }
 
 // judgeCount compares the window's count with what the baseline's pooled
 // rate (per unit of exposure, the top trimShare of buckets by rate left
-// out) expects for the window's exposure, as Poisson tails, and computes
-// the same over the baseline's own stretches. A count never seen in the
-// baseline is expected at half an event over the baseline's exposure.
+// out) expects for the window's exposure, as a Poisson tail. A count never
+// seen in the baseline is expected at half an event over the baseline's
+// exposure.
 func (f frame) judgeCount(s counts) (countVerdict, bool) {
 	type b struct{ c, e, r float64 }
 	var base []b
@@ -323,30 +290,10 @@ func (f frame) judgeCount(s counts) (countVerdict, bool) {
 		v.BaseE += x.e
 	}
 	rate := max(v.BaseCount, 0.5) / v.BaseE
-	var allC, allE float64
-	for _, x := range base {
-		allC += x.c
-		allE += x.e
-	}
-	allRate := allC / allE
 	v.Expected = rate * winE
 	v.Rise = surprisePoisson(v.Count, v.Expected)
-	// A fall is judged against the untrimmed rate: trimming lowers it.
-	v.Fall = surprisePoissonLow(v.Count, allRate*winE)
 	if first != math.MaxInt64 {
 		v.Onset = first
-	}
-	w := int64(f.winLen())
-	for _, st := range f.baseRuns() {
-		var c, e float64
-		for t := st; t < st+w*f.step; t += f.step {
-			c += s.c[t]
-			e += s.e[t]
-		}
-		if e > 0 {
-			v.RiseNulls = append(v.RiseNulls, surprisePoisson(c, rate*e))
-			v.FallNulls = append(v.FallNulls, surprisePoissonLow(c, allRate*e))
-		}
 	}
 	return v, true
 }
@@ -377,16 +324,6 @@ func (c calibrator) sort() {
 // statistics (at most log10(N+1), plus a t3-like tail beyond the largest
 // of them).
 func (c calibrator) surprise(kind string, z float64) float64 {
-	// A metric is judged against its own history and against the same
-	// metric on every pod: rare by either counts as rare (the first is
-	// blind where the series had an earlier incident, the second where
-	// other pods did).
-	if strings.HasPrefix(kind, "metric|") {
-		parts := strings.SplitN(kind, "|", 3)
-		series, name := parts[2][:strings.LastIndexByte(parts[2], '|')], parts[2][strings.LastIndexByte(parts[2], '|')+1:]
-		z = min(z, metricZCap)
-		return max(c.surprise("mseries|"+parts[1]+"|"+series, z), c.surprise("mname|"+parts[1]+"|"+name, z))
-	}
 	param := surpriseZ(z)
 	nulls := c[kind]
 	n := len(nulls)

@@ -48,10 +48,3 @@ func (g graph) descendants(svc string) map[string]bool {
 
 // reaches reports whether to is a (transitive) callee of from.
 func (g graph) reaches(from, to string) bool { return g.descendants(from)[to] }
-
-// propagate marks the share of each finding that a callee explains: the
-// same kind of evidence, at least as strong, further down the calls.
-func propagate(fs []finding, g graph) {
-	_ = fs
-	_ = g
-}

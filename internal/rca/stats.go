@@ -102,26 +102,6 @@ func surprisePoisson(k, lambda float64) float64 {
 	return -math.Log10(p)
 }
 
-// surprisePoissonLow is −log10 of the mid-p probability of k or fewer
-// events where lambda were expected.
-func surprisePoissonLow(k, lambda float64) float64 {
-	if lambda <= 0 || k >= lambda {
-		return 0
-	}
-	kk := math.Floor(k)
-	// P(X ≤ k) = Q(k+1, λ)
-	lower := mathext.GammaIncRegComp(kk+1, lambda)
-	pk := math.Exp(kk*math.Log(lambda) - lambda - lgamma(kk+1))
-	if kk == 0 {
-		pk = math.Exp(-lambda)
-	}
-	p := lower - pk/2
-	if p <= 0 || math.IsNaN(p) {
-		return lambda / math.Ln10
-	}
-	return -math.Log10(p)
-}
-
 func lgamma(x float64) float64 {
 	v, _ := math.Lgamma(x)
 	return v
@@ -144,22 +124,4 @@ func zOfSurprise(s float64) float64 {
 	// ln p = −s ln 10; Mills' ratio: z ≈ √(2 ln(1/p) − ln(2π · 2 ln(1/p)))
 	l := s * math.Ln10
 	return math.Sqrt(2*l - math.Log(4*math.Pi*l))
-}
-
-// bonferroni removes the chance that the best of m tests looks this
-// surprising by luck.
-func bonferroni(s float64, m int) float64 {
-	if m <= 1 {
-		return s
-	}
-	return max(0, s-math.Log10(float64(m)))
-}
-
-// zsOf maps surprises to their z equivalents.
-func zsOf(ss []float64) []float64 {
-	out := make([]float64, len(ss))
-	for i, s := range ss {
-		out[i] = zOfSurprise(s)
-	}
-	return out
 }

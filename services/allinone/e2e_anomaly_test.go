@@ -70,13 +70,13 @@ func TestAnomalyIncidentEndToEnd(t *testing.T) {
 		c.Correlator.OpsAddr = ""
 		c.Correlator.Settle = 0
 		c.Correlator.Anomalies.Interval = 300 * time.Millisecond
-		c.Correlator.Incidents.AnomalyMinScore = 6.5
+		c.Correlator.Incidents.AnomalyMinScore = 2.5
 	}})
 	var rules struct {
 		AnomalyMinScore float64 `json:"anomalyMinScore"`
 		Custom          bool    `json:"custom"`
 	}
-	if code := app.getJSON(t, "/api/v1/incident-rules", &rules); code != http.StatusOK || rules.Custom || rules.AnomalyMinScore != 6.5 {
+	if code := app.getJSON(t, "/api/v1/incident-rules", &rules); code != http.StatusOK || rules.Custom || rules.AnomalyMinScore != 2.5 {
 		t.Fatalf("incident rules: %d %+v", code, rules)
 	}
 	store, err := openStore(env)

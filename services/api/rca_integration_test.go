@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"math/rand/v2"
 	"net/http"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/rca"
+	"github.com/aftertrace/aftertrace/internal/retention"
 	"github.com/aftertrace/aftertrace/internal/testenv"
 	"github.com/aftertrace/aftertrace/services/api"
 )
@@ -36,6 +40,7 @@ func chainTraces(from, to, n int, slow time.Duration) ptrace.Traces {
 		rs := td.ResourceSpans().AppendEmpty()
 		rs.Resource().Attributes().PutStr("service.name", s.name)
 		rs.Resource().Attributes().PutStr("k8s.pod.name", s.pod)
+		rs.Resource().Attributes().PutStr("k8s.pod.uid", "uid-"+s.pod)
 		spans[s.name] = rs.ScopeSpans().AppendEmpty().Spans()
 	}
 	var seq uint64
@@ -93,6 +98,25 @@ func chainTraces(from, to, n int, slow time.Duration) ptrace.Traces {
 		}
 	}
 	return td
+}
+
+// spanStatKeys prints span statistics in a stable order.
+func spanStatKeys(ss []rca.SpanStat) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%+v", s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// rankingOf prints services and scores in rank order.
+func rankingOf(r rca.Result) string {
+	var b strings.Builder
+	for _, c := range r.Candidates {
+		fmt.Fprintf(&b, "%s=%.2f ", c.Service, c.Score)
+	}
+	return b.String()
 }
 
 // POST /api/v1/rca against real ClickHouse: the service whose own latency
@@ -177,10 +201,42 @@ func TestRCAIntegration(t *testing.T) {
 	if res.Window.BaselineStart.After(rcaStart.Add(-30 * time.Minute)) {
 		t.Errorf("baseline starts %v", res.Window.BaselineStart)
 	}
-	// Another tenant sees nothing.
+	if res.Status != rca.StatusRanked || res.Signals["latency"] == 0 || len(res.Reasons) == 0 {
+		t.Errorf("status %q, signals %v, reasons %v", res.Status, res.Signals, res.Reasons)
+	}
+	// A capture hold copies store's spans (retention class 'hold'): the
+	// copies are the same spans and must not change a single statistic.
+	direct := rca.StoreSource{Store: store, NoCache: true}
+	r := rca.Range{TenantID: "t1", From: rcaStart.Add(-time.Hour), To: rcaStart.Add(10 * time.Minute), Step: time.Minute}
+	statsBefore, err := direct.SpanStats(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CopyHeld(context.Background(), retention.Selection{TenantID: "t1", Pods: []string{"uid-store-6c4-c3"}}); err != nil {
+		t.Fatal(err)
+	}
+	var copies uint64
+	if err := store.Conn().QueryRow(context.Background(), "SELECT count() FROM spans WHERE retention_class = 'hold'").Scan(&copies); err != nil || copies == 0 {
+		t.Fatalf("hold copies: %d, %v", copies, err)
+	}
+	statsAfter, err := direct.SpanStats(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := spanStatKeys(statsBefore), spanStatKeys(statsAfter); !slices.Equal(a, b) {
+		t.Errorf("span statistics changed by a hold's copies: %d rows before, %d after", len(a), len(b))
+	}
+	var after rca.Result
+	if code := post("k1", window, &after); code != 200 {
+		t.Fatalf("after the hold copy: status %d", code)
+	}
+	if a, b := rankingOf(res), rankingOf(after); a != b {
+		t.Errorf("ranking changed by a hold's copies:\nbefore %s\nafter  %s", a, b)
+	}
+	// Another tenant sees nothing, and is told why.
 	var other rca.Result
-	if code := post("k2", window, &other); code != 200 || len(other.Candidates) != 0 {
-		t.Errorf("tenant t2: %d %+v", code, other.Candidates)
+	if code := post("k2", window, &other); code != 200 || len(other.Candidates) != 0 || other.Status != rca.StatusInsufficentData || len(other.Suggestions) == 0 {
+		t.Errorf("tenant t2: %d %q %+v", code, other.Status, other.Candidates)
 	}
 	// Bad input names the field.
 	for _, tc := range []struct{ body, field string }{

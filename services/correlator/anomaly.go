@@ -32,13 +32,13 @@ const (
 	// events.
 	TypeAnomaly = "anomaly"
 	// DefaultAnomalyMinScore is the default threshold on the top
-	// candidate's score. Measured on synthetic traffic (a three-service
-	// chain, own time ~N(10ms, 1ms), 40-minute baseline): noise scores at
-	// most 1.1; the leaf's latency up 20% scores 3.1, up 50% 8.5, up 200%
-	// 22, up 1500% 42. So by default a sustained rise of about half the
-	// usual latency (or a comparable error, rate or resource anomaly)
-	// opens an incident.
-	DefaultAnomalyMinScore = 8.0
+	// candidate's score. Measured on synthetic traffic (internal/rca
+	// TestSyntheticLeafSlowdown: a three-service chain, own time ~N(10ms,
+	// 1ms), 60-minute baseline): noise scores 0; the leaf's own time ×1.2
+	// scores 1.1, ×1.5 1.9, ×3 3.1, ×16 4.2. So by default a sustained
+	// tripling of a service's own time (or comparably surprising failures,
+	// network gaps or resource changes) opens an incident.
+	DefaultAnomalyMinScore = 3.0
 
 	maxSummaryBytes = 1000 // evidence summary stored with an anomaly record
 	maxTitleDetail  = 200  // evidence quoted in an anomaly incident's title
