@@ -64,7 +64,13 @@ REPLAYFLAGS ?=
 replay:
 	$(GO) run ./loadtest/cmd/replay --dir $(DATASET) $(REPLAYFLAGS)
 
-## eval-rca: fresh private stack, replay DATASET, `aftertrace eval nezha`, stop (last line AS@1/3/5)
-.PHONY: eval-rca
+## eval-rca: fresh private stack, replay DATASET, `aftertrace eval nezha`, stop (last line AS@1/3/5; SIGNALS=metric: metrics only)
+.PHONY: eval-rca eval-rca-all
 eval-rca: deps build
 	bash loadtest/eval-rca.sh $(DATASET) $(BIN)
+
+## eval-rca-all: eval-rca on every development set, with all signals and metrics only
+RCA_DEV_SETS ?= ../shared/datasets/nezha-ob-2022-08-22 ../shared/datasets/nezha-tt-2023-01-30 ../shared/datasets/nezha-tt-2023-01-29-am
+eval-rca-all: deps build
+	@for d in $(RCA_DEV_SETS); do for s in "" metric; do \
+	  echo "== $$d $${s:-all signals}"; SIGNALS=$$s bash loadtest/eval-rca.sh $$d $(BIN) | tail -12; done; done

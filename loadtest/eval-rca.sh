@@ -5,7 +5,8 @@
 # stack. The last line of the output is the AS@k summary.
 #   loadtest/eval-rca.sh DATASET [BIN]
 # SIGNALS=metric replays only the metric files (a metrics-only tenant);
-# the default replays traces, logs and metrics.
+# the default replays traces, logs and metrics. EVALFLAGS are added to
+# `aftertrace eval nezha` (e.g. "--after 10m" for 10-minute windows).
 set -euo pipefail
 DATASET=${1:?usage: eval-rca.sh DATASET [BIN]}
 BIN=${2:-bin/aftertrace}
@@ -40,4 +41,4 @@ count() { clickhouse-client --port ${P}900 -d aftertrace -q "SELECT (SELECT coun
 prev=-1
 for _ in $(seq 1 120); do n=$(count || echo 0); [[ "$n" == "$prev" && "$n" != 0 ]] && break; prev=$n; sleep 3; done
 echo "replayed in $(( $(date +%s) - start ))s: $prev spans, points and log records stored"
-"$BIN" eval nezha --dir "$DATASET" --api "$API" --key "$KEY"
+"$BIN" eval nezha --dir "$DATASET" --api "$API" --key "$KEY" ${EVALFLAGS:-}

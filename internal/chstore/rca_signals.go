@@ -74,49 +74,74 @@ var RCAQuantiles = []float64{0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99}
 // service. Parent and child meet on a 64-bit hash of (trace id, span id):
 // a narrower join key than the two FixedString(16) ids; a collision among
 // the window's spans (odds ≈ n²/2⁶⁵) would only misattribute one span's
-// children.
+// children. Spans are named by a hash of (service, pod, operation) inside
+// the query (strings carried through ClickHouse 18.16's join and grouped
+// on cost more than the rest of it) and the names looked up after, in
+// rcaSpanNamesSQL. Re-delivered and hold-copied spans count once.
 const rcaSpanStatsSQL = `
-SELECT sig, svc, pod, op, callee, caller, caller_pod, b, count() AS n, sum(err) AS errs,
-       quantiles(0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)(self) AS q
+SELECT inbound, ph, ch, b, count() AS n, sum(err) AS errs, quantiles(0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)(self) AS q
 FROM (
-  SELECT if(child_svcs = 1 AND child_svc != service_name, 'inbound', 'self') AS sig,
-         if(sig = 'inbound', child_svc, service_name) AS svc,
-         if(sig = 'inbound', child_pod, k8s_pod_name) AS pod,
-         name AS op,
-         if(sig = 'inbound', child_op, '') AS callee,
-         if(sig = 'inbound', service_name, '') AS caller,
-         if(sig = 'inbound', k8s_pod_name, '') AS caller_pod,
+  SELECT child_svcs = 1 AND child_sh != sh AS inbound, ph, if(inbound, chh, 0) AS ch,
          intDiv(start_time_unix_nano, ?) * ? AS b,
-         toUInt64(status_code = 2 OR (sig = 'inbound' AND child_errs > 0)) AS err,
+         toUInt64(status_code = 2 OR (inbound AND child_errs > 0)) AS err,
          toFloat64(if(duration_ns > child_dur, duration_ns - child_dur, 0)) AS self
   FROM (
-    SELECT cityHash64(trace_id, span_id) AS k, service_name, k8s_pod_name, name, start_time_unix_nano, duration_ns, status_code
+    SELECT cityHash64(trace_id, span_id) AS k, cityHash64(service_name) AS sh, cityHash64(service_name, k8s_pod_name, name) AS ph,
+           start_time_unix_nano, duration_ns, status_code
     FROM spans
     WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
-    LIMIT 1 BY trace_id, span_id
+    LIMIT 1 BY k
   ) ANY LEFT JOIN (
-    SELECT k, sum(duration_ns) AS child_dur, any(service_name) AS child_svc, any(k8s_pod_name) AS child_pod,
-           any(name) AS child_op, uniqExact(service_name) AS child_svcs, sum(toUInt64(status_code = 2)) AS child_errs
+    SELECT k, sum(duration_ns) AS child_dur, any(sh) AS child_sh, any(ph) AS chh, uniqExact(sh) AS child_svcs,
+           sum(toUInt64(status_code = 2)) AS child_errs
     FROM (
-      SELECT cityHash64(trace_id, parent_span_id) AS k, duration_ns, service_name, k8s_pod_name, name, status_code
+      SELECT cityHash64(trace_id, parent_span_id) AS k, cityHash64(trace_id, span_id) AS sk, duration_ns,
+             cityHash64(service_name) AS sh, cityHash64(service_name, k8s_pod_name, name) AS ph, status_code
       FROM spans
       WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
-      LIMIT 1 BY trace_id, span_id
+      LIMIT 1 BY sk
     )
     GROUP BY k
   ) USING (k)
 )
-GROUP BY sig, svc, pod, op, callee, caller, caller_pod, b`
+GROUP BY inbound, ph, ch, b`
+
+const rcaSpanNamesSQL = `
+SELECT cityHash64(service_name, k8s_pod_name, name) AS h, any(service_name), any(k8s_pod_name), any(name)
+FROM spans
+WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
+GROUP BY h`
 
 // RCASpanStats computes the span statistics of the spans starting in
 // [r.From, r.To); children are looked for in [childFrom, r.To + margin).
 func (s *Store) RCASpanStats(ctx context.Context, r RCARange, childFrom time.Time, margin time.Duration) ([]RCASpanStat, error) {
+	type name struct{ svc, pod, op string }
+	names := map[uint64]name{}
+	ns, args := rcaNS(r, []any{r.TenantID, rcaSecs(childFrom), rcaSecs(r.To.Add(margin))})
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaSpanNamesSQL, ns), args...)
+	if err != nil {
+		return nil, readErr(ctx, "rca span names", err)
+	}
+	for rows.Next() {
+		var h uint64
+		var n name
+		if err := rows.Scan(&h, &n.svc, &n.pod, &n.op); err != nil {
+			rows.Close()
+			return nil, readErr(ctx, "rca span names: scan", err)
+		}
+		names[h] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, "rca span names", err)
+	}
+
 	step := uint64(r.Step)
-	args := []any{step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To)}
+	args = []any{step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To)}
 	ns1, args := rcaNS(r, args)
 	args = append(args, r.TenantID, rcaSecs(childFrom), rcaSecs(r.To.Add(margin)))
 	ns2, args := rcaNS(r, args)
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaSpanStatsSQL, ns1, ns2), args...)
+	rows, err = s.conn.Query(ctx, fmt.Sprintf(rcaSpanStatsSQL, ns1, ns2), args...)
 	if err != nil {
 		return nil, readErr(ctx, "rca span stats", err)
 	}
@@ -124,12 +149,22 @@ func (s *Store) RCASpanStats(ctx context.Context, r RCARange, childFrom time.Tim
 	var out []RCASpanStat
 	for rows.Next() {
 		var st RCASpanStat
-		var b uint64
-		if err := rows.Scan(&st.Kind, &st.Service, &st.Pod, &st.Operation, &st.Callee, &st.Caller, &st.CallerPod, &b,
-			&st.Count, &st.Errors, &st.Q); err != nil {
+		var inbound uint8
+		var ph, ch, b uint64
+		if err := rows.Scan(&inbound, &ph, &ch, &b, &st.Count, &st.Errors, &st.Q); err != nil {
 			return nil, readErr(ctx, "rca span stats: scan", err)
 		}
+		p, ok := names[ph]
+		if !ok {
+			continue // a span outside the names' range: cannot happen for the ranges used
+		}
 		st.T = int64(b)
+		if inbound == 1 {
+			c := names[ch]
+			st.Kind, st.Service, st.Pod, st.Operation, st.Callee, st.Caller, st.CallerPod = RCASpanInbound, c.svc, c.pod, p.op, c.op, p.svc, p.pod
+		} else {
+			st.Kind, st.Service, st.Pod, st.Operation = RCASpanSelf, p.svc, p.pod, p.op
+		}
 		out = append(out, st)
 	}
 	return out, readErr2(ctx, "rca span stats", rows.Err())
@@ -162,17 +197,30 @@ const RCALogKeyBytes = 300
 // which the caller's template miner groups further.
 const rcaLogMask = `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]*[0-9][0-9a-fA-F]*`
 
-// The record's text: the "log" (container runtime), "message" or "msg"
-// field of a JSON body, else the body.
+// The key is the record's body_pattern (otlpconv.LogPattern, written at
+// ingest); records stored before that column existed are masked here the
+// same way: the "log" (container runtime), "message" or "msg" field of a
+// JSON body, else the body. PREWHERE keeps bodies unread where patterns
+// exist.
 const rcaLogPatternsSQL = `
 SELECT svc, pod, key, max(severity_number) AS sev, b, count() AS n, sum(traced) AS traced
 FROM (
   SELECT service_name AS svc, k8s_pod_name AS pod, severity_number,
          toUInt64(trace_id != toFixedString(unhex('00000000000000000000000000000000'), 16)) AS traced,
          intDiv(if(time_unix_nano != 0, time_unix_nano, observed_time_unix_nano), ?) * ? AS b,
+         body_pattern AS key
+  FROM logs
+  PREWHERE body_pattern != ''
+  WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
+  LIMIT 1 BY record_id
+  UNION ALL
+  SELECT service_name AS svc, k8s_pod_name AS pod, severity_number,
+         toUInt64(trace_id != toFixedString(unhex('00000000000000000000000000000000'), 16)) AS traced,
+         intDiv(if(time_unix_nano != 0, time_unix_nano, observed_time_unix_nano), ?) * ? AS b,
          replaceRegexpAll(substring(if(substring(body, 1, 1) = '{' AND length(concat(visitParamExtractString(body, 'log'), visitParamExtractString(body, 'message'), visitParamExtractString(body, 'msg'))) > 0,
            concat(visitParamExtractString(body, 'log'), visitParamExtractString(body, 'message'), visitParamExtractString(body, 'msg')), body), 1, ?), ?, '#') AS key
   FROM logs
+  PREWHERE body_pattern = ''
   WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
   LIMIT 1 BY record_id
 )
@@ -182,8 +230,10 @@ GROUP BY svc, pod, key, b`
 // bucket.
 func (s *Store) RCALogPatterns(ctx context.Context, r RCARange) ([]RCALogPattern, error) {
 	step := uint64(r.Step)
-	ns, args := rcaNS(r, []any{step, step, uint64(RCALogKeyBytes), rcaLogMask, r.TenantID, rcaSecs(r.From), rcaSecs(r.To)})
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaLogPatternsSQL, ns), args...)
+	ns1, args := rcaNS(r, []any{step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To)})
+	args = append(args, step, step, uint64(RCALogKeyBytes), rcaLogMask, r.TenantID, rcaSecs(r.From), rcaSecs(r.To))
+	ns2, args := rcaNS(r, args)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaLogPatternsSQL, ns1, ns2), args...)
 	if err != nil {
 		return nil, readErr(ctx, "rca log patterns", err)
 	}
@@ -402,6 +452,14 @@ FROM (
   FROM (
     SELECT trace_id, service_name AS svc, intDiv(if(time_unix_nano != 0, time_unix_nano, observed_time_unix_nano), ?) * ? AS b
     FROM logs
+    PREWHERE body_pattern != ''
+    WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
+      AND trace_id != toFixedString(unhex('00000000000000000000000000000000'), 16)
+      AND (severity_number >= 17 OR (severity_number = 0 AND match(substring(body_pattern, 1, 200), ?)))
+    UNION ALL
+    SELECT trace_id, service_name AS svc, intDiv(if(time_unix_nano != 0, time_unix_nano, observed_time_unix_nano), ?) * ? AS b
+    FROM logs
+    PREWHERE body_pattern = ''
     WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s
       AND trace_id != toFixedString(unhex('00000000000000000000000000000000'), 16)
       AND (severity_number >= 17 OR (severity_number = 0 AND match(substring(body, 1, 200), ?)))
@@ -421,7 +479,9 @@ func (s *Store) RCAErrorTracesIn(ctx context.Context, r RCARange) ([]RCAErrorTra
 	ns1, args := rcaNS(r, []any{step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To)})
 	args = append(args, rcaErrorLine, step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To))
 	ns2, args := rcaNS(r, args)
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaErrorTracesSQL, ns1, ns2), args...)
+	args = append(args, rcaErrorLine, step, step, r.TenantID, rcaSecs(r.From), rcaSecs(r.To))
+	ns3, args := rcaNS(r, args)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(rcaErrorTracesSQL, ns1, ns2, ns3), args...)
 	if err != nil {
 		return nil, readErr(ctx, "rca error traces", err)
 	}

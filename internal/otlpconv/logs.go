@@ -23,6 +23,7 @@ type LogBatch struct {
 	SeverityText           []string
 	Body                   []string
 	BodyType               []uint8
+	BodyPattern            []string // LogPattern(Body)
 	TraceID                []string // 16 raw bytes, all zero when unset
 	SpanID                 []string // 8 raw bytes, all zero when unset
 	Flags                  []uint32
@@ -54,7 +55,7 @@ type LogBatch struct {
 var LogColumns = []string{
 	"tenant_id", "date", "timestamp", "retention_class", "record_id",
 	"time_unix_nano", "observed_time_unix_nano", "severity_number", "severity_text",
-	"body", "body_type", "trace_id", "span_id", "flags", "event_name",
+	"body", "body_type", "body_pattern", "trace_id", "span_id", "flags", "event_name",
 	"service_name", "scope_name", "scope_version",
 	"k8s_pod_uid", "k8s_pod_name", "k8s_namespace_name", "k8s_node_name", "container_id", "k8s_container_name",
 	"attr_keys", "attr_values", "attr_types", "resource_keys", "resource_values", "resource_types",
@@ -66,7 +67,7 @@ func (b *LogBatch) Columns() []any {
 	return []any{
 		b.TenantID, b.Date, b.Timestamp, b.RetentionClass, b.RecordID,
 		b.TimeNs, b.ObservedNs, b.SeverityNumber, b.SeverityText,
-		b.Body, b.BodyType, b.TraceID, b.SpanID, b.Flags, b.EventName,
+		b.Body, b.BodyType, b.BodyPattern, b.TraceID, b.SpanID, b.Flags, b.EventName,
 		b.ServiceName, b.ScopeName, b.ScopeVersion,
 		b.PodUID, b.PodName, b.Namespace, b.NodeName, b.ContainerID, b.ContainerName,
 		b.AttrKeys, b.AttrValues, b.AttrTypes, b.ResourceKeys, b.ResourceValues, b.ResourceTypes,
@@ -170,6 +171,7 @@ func (b *LogBatch) appendRecord(tenantID string, ri *resourceInfo, scope pcommon
 	b.SeverityText = append(b.SeverityText, lr.SeverityText())
 	b.Body = append(b.Body, body)
 	b.BodyType = append(b.BodyType, bodyType)
+	b.BodyPattern = append(b.BodyPattern, LogPattern(body))
 	b.TraceID = append(b.TraceID, string(tid[:]))
 	b.SpanID = append(b.SpanID, string(sid[:]))
 	b.Flags = append(b.Flags, uint32(lr.Flags()))

@@ -47,8 +47,53 @@ func gcd(a, b int64) int64 {
 	return a
 }
 
+// cacheWriter stores computed buckets off the request path: one goroutine,
+// owned by the StoreSource that made it (Close stops and waits for it),
+// takes writes from a bounded queue; when the queue is full a write is
+// dropped (a later analysis computes those buckets again).
+type cacheWriter struct {
+	st   *chstore.Store
+	jobs chan cacheWrite
+	done chan struct{}
+}
+
+type cacheWrite struct {
+	signal string
+	r      Range
+	bs     []chstore.RCABucket
+}
+
+// cacheWriteTimeout bounds one background write.
+const cacheWriteTimeout = 30 * time.Second
+
+func newCacheWriter(st *chstore.Store) *cacheWriter {
+	w := &cacheWriter{st: st, jobs: make(chan cacheWrite, 16), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for j := range w.jobs {
+			ctx, cancel := context.WithTimeout(context.Background(), cacheWriteTimeout)
+			_ = w.st.WriteRCABuckets(ctx, j.signal, j.r, j.bs) // best effort: a miss costs a recomputation
+			cancel()
+		}
+	}()
+	return w
+}
+
+func (w *cacheWriter) write(j cacheWrite) {
+	select {
+	case w.jobs <- j:
+	default: // full: drop
+	}
+}
+
+func (w *cacheWriter) close() {
+	close(w.jobs)
+	<-w.done
+}
+
 // cachedRead reads spec's signal for r, from rca_buckets where current.
-func cachedRead[T any](ctx context.Context, st *chstore.Store, now time.Time, spec cacheSpec[T], r Range) ([]T, error) {
+// New buckets are stored through w (nil: before returning).
+func cachedRead[T any](ctx context.Context, st *chstore.Store, w *cacheWriter, now time.Time, spec cacheSpec[T], r Range) ([]T, error) {
 	stepNs := r.Step.Nanoseconds()
 	first := (r.From.UnixNano() + stepNs - 1) / stepNs * stepNs
 	last := r.To.UnixNano() / stepNs * stepNs
@@ -179,6 +224,10 @@ func cachedRead[T any](ctx context.Context, st *chstore.Store, now time.Time, sp
 		}
 	}
 	// A failed store only costs the next analysis the same computation.
-	_ = st.WriteRCABuckets(ctx, spec.signal, r, store)
+	if w != nil {
+		w.write(cacheWrite{spec.signal, r, store})
+	} else {
+		_ = st.WriteRCABuckets(ctx, spec.signal, r, store)
+	}
 	return out, nil
 }

@@ -64,6 +64,15 @@ func New(src Source, cfg Config) *Engine {
 	return &Engine{src: src, cfg: cfg, log: log}
 }
 
+// Close releases the source (its background cache writes) when it has
+// anything to release.
+func (e *Engine) Close() error {
+	if c, ok := e.src.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 // ErrWindow reports an unusable window.
 var ErrWindow = errors.New("rca: end must be after start and the window at most 24h")
 

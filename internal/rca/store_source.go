@@ -18,6 +18,22 @@ type StoreSource struct {
 	NoCache bool
 	// Now is the clock deciding which buckets have settled (nil: time.Now).
 	Now func() time.Time
+
+	w *cacheWriter // nil: buckets are stored before a read returns
+}
+
+// NewStoreSource reads store and stores new buckets in the background;
+// Close stops that.
+func NewStoreSource(store *chstore.Store) StoreSource {
+	return StoreSource{Store: store, w: newCacheWriter(store)}
+}
+
+// Close waits for the background writes.
+func (s StoreSource) Close() error {
+	if s.w != nil {
+		s.w.close()
+	}
+	return nil
 }
 
 var _ Source = StoreSource{}
@@ -33,7 +49,7 @@ func read[T any](ctx context.Context, s StoreSource, spec cacheSpec[T], r Range)
 	if s.NoCache {
 		return spec.compute(ctx, r, r.From)
 	}
-	return cachedRead(ctx, s.Store, s.now(), spec, r)
+	return cachedRead(ctx, s.Store, s.w, s.now(), spec, r)
 }
 
 // SpanStats implements Source.

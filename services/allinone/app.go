@@ -13,6 +13,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/rca"
 	"github.com/aftertrace/aftertrace/internal/schema"
 	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
@@ -45,6 +46,7 @@ type App struct {
 	Correlator *correlator.Service
 
 	ret *retentionParts // retention classifier, API store and worker
+	rca *rca.Engine     // root causes for the API and the anomaly pass (one per process)
 }
 
 // New validates cfg. Nothing starts until Run.
@@ -119,6 +121,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 			return err
 		}
 		defer store.Close()
+		a.rca = newRCA(store, a.log.With("service", "rca"))
+		defer a.rca.Close()
 	}
 
 	ten, err := a.openTenancy(ctx)
@@ -216,7 +220,7 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 			Admin:    ten.admin(),
 			AdminKey: a.cfg.AdminAPIKey,
 			Registry: a.deps.Registry,
-			RCA:      newRCA(store, a.log.With("service", "rca")),
+			RCA:      a.rca,
 
 			IncidentRootCauses: ten.incidentRootCauses(),
 

@@ -42,7 +42,7 @@ func (a *App) buildCorrelator(ctx context.Context, js jetstream.JetStream, store
 		Traces:   store,
 		Registry: a.deps.Registry,
 		Streams:  a.cfg.Streams,
-		RCA:      newRCA(store, log.With("part", "anomalies")),
+		RCA:      a.rca,
 		Tenants:  store,
 	}
 	release := closePG

@@ -8,11 +8,12 @@ import (
 	"github.com/aftertrace/aftertrace/services/api"
 )
 
-// newRCA builds the root-cause engine on the ClickHouse store.
+// newRCA builds the root-cause engine on the ClickHouse store; the caller
+// closes it (its background cache writes) before the store.
 func newRCA(store *chstore.Store, log *slog.Logger) *rca.Engine {
 	cfg := rca.DefaultConfig()
 	cfg.Logger = log
-	return rca.New(rca.StoreSource{Store: store}, cfg)
+	return rca.New(rca.NewStoreSource(store), cfg)
 }
 
 // incidentRootCauses serves GET /api/v1/incidents/{id}/root-causes from
