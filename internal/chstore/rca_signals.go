@@ -259,8 +259,8 @@ type RCAMetricStat struct {
 	// request metrics): the calling and the called workload.
 	Source, Destination string
 	T                   int64
-	Value                         float64
-	Cumulative                    bool // a monotonic cumulative sum: judge its increments
+	Value               float64
+	Cumulative          bool // a monotonic cumulative sum: judge its increments
 }
 
 // A series' points travel as arrays, one row per series (its identity
