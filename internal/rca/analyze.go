@@ -347,12 +347,30 @@ func causesUpstream(f *finding) bool {
 // local reports evidence a callee does not cause: events on the
 // service's own containers, the network gap of calls into it, its own
 // (self) time, which excludes the time its callees take, its pods'
-// metrics, and the failures of traces it is the deepest failure of (its
-// callees did not fail there). What a callee does cause in its callers
+// metrics (but request durations, which include its callees'), and the failures of traces
+// it is the deepest failure of (its callees did not fail there). What a callee does cause in its callers
 // are error lines they log, changed calls and slower answers (per-edge
 // response times).
 func local(f *finding) bool {
+	if f.family == famMetrics && measuresCalls(strings.TrimPrefix(f.key, "metric|")) {
+		return false
+	}
 	return f.family != famErrors && f.family != famLogs && f.family != famStructure && f.family != famEdges
+}
+
+// measuresCalls reports a metric of request durations that include the
+// callees' time: by the OpenTelemetry semantic conventions' naming
+// (http.client.*, rpc.client.*, db.client.* for the calls a service
+// makes; http.server.*, rpc.server.* for the answers it gives) and its
+// usual spellings elsewhere, a name with a "client" or "server" token. Its
+// move is the callees' as much as its own.
+func measuresCalls(name string) bool {
+	for _, tok := range strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '.' || r == '_' || r == '-' }) {
+		if tok == "client" || tok == "server" {
+			return true
+		}
+	}
+	return false
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
