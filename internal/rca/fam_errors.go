@@ -109,7 +109,7 @@ func errorFindings(ets []ErrorTrace, spans []SpanStat, pats []LogPattern, g grap
 			key: "errors",
 			what: fmt.Sprintf("deepest failure (failed spans or error log lines) in %.0f traces where %.1f were expected from its baseline rate per %s%s",
 				v.Count, v.Expected, unit, callers),
-			ref: "/api/v1/traces?service=" + url.QueryEscape(svc) + "&status=error&" + winQuery(fr)})
+			ref: "/api/v1/traces?service=" + url.QueryEscape(svc) + "&" + winQuery(fr)})
 	}
 	return out, map[string]int{famErrors: judged}
 }

@@ -144,7 +144,7 @@ func metricFindings(ms []MetricStat, fr frame) ([]finding, map[string]int) {
 		s := max(cal.surprise("series|"+d+"|"+series, zc), cal.surprise("name|"+d+"|"+k.name, zc))
 		f := finding{family: famMetrics, svc: k.svc, pod: k.pod, ctr: k.ctr, z: v.Z, s: s,
 			fell: dir == "fell", onset: v.Onset, key: "metric|" + k.name,
-			ref: "/api/v1/metrics/series?name=" + url.QueryEscape(k.name) + "&" + winQuery(fr)}
+			ref: metricRef(k, fr)}
 		who := k.pod
 		if who == "" {
 			who = k.svc
@@ -168,6 +168,18 @@ func metricFindings(ms []MetricStat, fr frame) ([]finding, map[string]int) {
 		out = append(out, f)
 	}
 	return out, map[string]int{famMetrics: len(all)}
+}
+
+// metricRef is the query API path showing a metric's series in the window.
+func metricRef(k metricKey, fr frame) string {
+	ref := "/api/v1/metrics/series?name=" + url.QueryEscape(k.name)
+	switch {
+	case k.dst != "":
+		ref += "&label.destination_workload=" + url.QueryEscape(k.dst)
+	case k.pod != "":
+		ref += "&label.k8s.pod.name=" + url.QueryEscape(k.pod)
+	}
+	return ref + "&" + winQuery(fr)
 }
 
 // typicalMagnitude is the size of a metric's values: the median of their

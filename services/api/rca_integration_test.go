@@ -193,6 +193,22 @@ func TestRCAIntegration(t *testing.T) {
 	if refs == 0 || traces == 0 {
 		t.Errorf("top evidence = %+v, want references and example traces", top.Evidence)
 	}
+	// every reference answers through the API
+	for _, e := range top.Evidence {
+		if e.Ref == "" {
+			continue
+		}
+		req, _ := http.NewRequest("GET", "http://"+svc.Addr()+e.Ref, nil)
+		req.Header.Set("Authorization", "Bearer k1")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("evidence %s: GET %s: %d", e.Kind, e.Ref, resp.StatusCode)
+		}
+	}
 	for _, c := range res.Candidates[1:] {
 		if c.Score >= top.Score {
 			t.Errorf("%s scores %v >= store %v", c.Service, c.Score, top.Score)
