@@ -91,6 +91,7 @@ func analyze(sig signals, fr frame, scope string, maxN int) analysis {
 		{famLogs, func() ([]finding, map[string]int) { return logFindings(sig.logs, fr) }},
 		{famMetrics, func() ([]finding, map[string]int) { return metricFindings(sig.metrics, fr) }},
 		{famEvents, func() ([]finding, map[string]int) { return eventFindings(sig.events, fr) }},
+		{famStructure, func() ([]finding, map[string]int) { return callFindings(sig.spans, fr) }},
 	} {
 		out, n := fam.run()
 		fs = append(fs, out...)

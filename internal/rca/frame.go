@@ -250,6 +250,7 @@ const trimShare = 0.2
 // countVerdict is the judgement of a count against its baseline rate.
 type countVerdict struct {
 	Rise             float64 // surprise of the window's count being this high
+	Fall             float64 // surprise of it being this low (against the untrimmed rate)
 	Count, Expected  float64 // in the window
 	BaseCount, BaseE float64 // in the (trimmed) baseline
 	Onset            int64
@@ -292,6 +293,13 @@ func (f frame) judgeCount(s counts) (countVerdict, bool) {
 	rate := max(v.BaseCount, 0.5) / v.BaseE
 	v.Expected = rate * winE
 	v.Rise = surprisePoisson(v.Count, v.Expected)
+	var allC, allE float64
+	for _, x := range base {
+		allC, allE = allC+x.c, allE+x.e
+	}
+	if allC > 0 {
+		v.Fall = surprisePoissonLow(v.Count, allC/allE*winE)
+	}
 	if first != math.MaxInt64 {
 		v.Onset = first
 	}

@@ -86,6 +86,19 @@ func TestScenarios(t *testing.T) {
 			})},
 		},
 		{
+			name: "a caller that stopped calling one of its callees (an early return)", want: "cart", evidence: famStructure,
+			sig: signals{spans: func() []SpanStat {
+				var out []SpanStat
+				for _, s := range traffic(1, shop, -60, 10, 30, fault{}) {
+					if s.T >= minute(0) && s.Kind == SpanInbound && s.Caller == "cart" && s.Service == "pricing" {
+						continue // cart no longer calls pricing
+					}
+					out = append(out, s)
+				}
+				return out
+			}()},
+		},
+		{
 			name: "metrics only, no service.name: the workload of the pod", want: "payments", evidence: famMetrics,
 			sig: signals{metrics: metricSeries(func(m int) []MetricStat {
 				cpu := 0.2 + float64(m%4)*0.01

@@ -102,6 +102,24 @@ func surprisePoisson(k, lambda float64) float64 {
 	return -math.Log10(p)
 }
 
+// surprisePoissonLow is −log10 of the mid-p probability of k or fewer
+// events where lambda were expected.
+func surprisePoissonLow(k, lambda float64) float64 {
+	if lambda <= 0 || k >= lambda {
+		return 0
+	}
+	kk := math.Floor(k)
+	// P(X ≤ k) = Q(k+1, λ) (regularized upper incomplete gamma)
+	p := mathext.GammaIncRegComp(kk+1, lambda) - math.Exp(kk*math.Log(lambda)-lambda-lgamma(kk+1))/2
+	if kk == 0 {
+		p = math.Exp(-lambda) / 2
+	}
+	if p <= 0 || math.IsNaN(p) {
+		return lambda / math.Ln10
+	}
+	return -math.Log10(p)
+}
+
 func lgamma(x float64) float64 {
 	v, _ := math.Lgamma(x)
 	return v
