@@ -93,8 +93,13 @@ func TestRetryable(t *testing.T) {
 		{"connection refused", &net.OpError{Op: "dial", Err: errors.New("refused")}, true},
 		{"eof", fmt.Errorf("read: %w", io.EOF), true},
 		{"clickhouse type mismatch", &clickhouse.Exception{Code: 53}, false},
-		{"clickhouse too many parts", &clickhouse.Exception{Code: 252}, true},
-		{"unknown", errors.New("something"), true},
+		{"clickhouse too many parts (merges behind)", &clickhouse.Exception{Code: 252, Message: "Too many parts (300). Merges are processing significantly slower than inserts"}, true},
+		{"clickhouse too many partitions in one insert", &clickhouse.Exception{Code: 252, Message: "Too many partitions for single INSERT block (more than 100)."}, false},
+		{"clickhouse memory", &clickhouse.Exception{Code: 241}, true},
+		{"clickhouse unknown code", &clickhouse.Exception{Code: 9999}, false},
+		{"internal error of ours", Wrap(KindInternal, errors.New("bug"), "x"), false},
+		{"deadline", fmt.Errorf("insert: %w", context.DeadlineExceeded), true},
+		{"unknown", errors.New("something"), false},
 	}
 	for _, tc := range cases {
 		if got := Retryable(tc.err); got != tc.want {

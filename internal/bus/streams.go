@@ -45,7 +45,14 @@ const (
 	HeaderSignal  = "Aftertrace-Signal"
 	HeaderRecords = "Aftertrace-Records"
 	HeaderError   = "Aftertrace-Error"
+	// HeaderReason and HeaderOrigin are set on dead letters: why, and the
+	// subject the message came from (where a replay sends it back).
+	HeaderReason = "Aftertrace-Reason"
+	HeaderOrigin = "Aftertrace-Origin"
 )
+
+// SignalCorrelate names the correlator's queue among dead letters.
+const SignalCorrelate Signal = "correlate"
 
 // IngestSubject is where the gateway publishes a signal.
 func IngestSubject(s Signal) string { return ingestPrefix + string(s) }

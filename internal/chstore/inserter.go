@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -52,6 +53,27 @@ func (in *Inserter) insert(ctx context.Context, cols []any, rows int) error {
 	if rows == 0 {
 		return nil
 	}
+	if sets := splitByPartition(in.names, cols, rows, MaxPartitionsPerInsert); len(sets) > 1 {
+		for _, set := range sets {
+			if err := in.insertOne(ctx, set, columnLen(set)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return in.insertOne(ctx, cols, rows)
+}
+
+// columnLen is the number of rows of a column set (its first column's).
+func columnLen(cols []any) int {
+	if len(cols) == 0 {
+		return 0
+	}
+	return reflect.ValueOf(cols[0]).Len()
+}
+
+// insertOne sends one set of columns as one insert.
+func (in *Inserter) insertOne(ctx context.Context, cols []any, rows int) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("insert %d %s: %w", rows, in.what, err)
 	}

@@ -10,6 +10,7 @@ type metrics struct {
 	insertSecs  *prometheus.HistogramVec // insert latency, by signal
 	batchRows   *prometheus.HistogramVec // rows per insert, by signal
 	redelivered *prometheus.CounterVec   // messages seen more than once, by signal
+	isolations  *prometheus.CounterVec   // batches split to isolate a failing message, by signal
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,9 +38,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aftertrace_writer_redelivered_total", Help: "Messages delivered more than once.",
 		}, []string{"signal"}),
+		isolations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_writer_isolations_total", Help: "Batches whose insert failed for a reason that may follow the data, split to isolate the failing messages.",
+		}, []string{"signal"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.messages, m.dropped, m.retries, m.insertSecs, m.batchRows, m.redelivered)
+		reg.MustRegister(m.rows, m.messages, m.dropped, m.retries, m.insertSecs, m.batchRows, m.redelivered, m.isolations)
 	}
 	return m
 }

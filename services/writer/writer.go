@@ -329,25 +329,25 @@ func addMsg(sk sink, msg jetstream.Msg) error {
 	return nil
 }
 
-// flush inserts the batch, retrying retryable failures with backoff until
-// it succeeds or ctx ends, then acknowledges the messages. A permanent
-// failure falls back to inserting message by message so one bad message
-// cannot hold back the others.
+// flush inserts the batch, retrying transient failures (ClickHouse or the
+// network away) with backoff until it succeeds or ctx ends, then
+// acknowledges the messages. A failure that may come from the data
+// (apperr.DataDependent) splits the batch until the message that fails is
+// alone (bus.Isolate): the rest is stored, that one is redelivered a
+// bounded number of times and then dead-lettered.
 func (s *Service) flush(ctx context.Context, sig signalDef, sk sink, pending []jetstream.Msg) {
 	label := string(sig.signal)
 	delay := s.cfg.RetryMin
 	for {
 		err := s.insert(ctx, sig, sk)
 		if err == nil {
-			for _, m := range pending {
-				_ = m.Ack()
-			}
-			s.m.messages.WithLabelValues(label).Add(float64(len(pending)))
+			s.ack(sig, pending)
 			return
 		}
-		if !apperr.Retryable(err) {
-			s.log.Warn("insert failed permanently; retrying message by message", "signal", label, "err", err)
-			s.flushEach(ctx, sig, pending)
+		if apperr.Classify(err) == apperr.DataDependent {
+			s.log.Warn("insert failed for a reason that may follow the data; isolating the failing messages", "signal", label, "messages", len(pending), "err", err)
+			s.m.isolations.WithLabelValues(label).Inc()
+			s.isolate(ctx, sig, pending)
 			return
 		}
 		s.m.retries.WithLabelValues(label).Inc()
@@ -365,6 +365,13 @@ func (s *Service) flush(ctx context.Context, sig signalDef, sk sink, pending []j
 	}
 }
 
+func (s *Service) ack(sig signalDef, msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Ack()
+	}
+	s.m.messages.WithLabelValues(string(sig.signal)).Add(float64(len(msgs)))
+}
+
 func (s *Service) insert(ctx context.Context, sig signalDef, sk sink) error {
 	// An insert in flight is allowed to finish even when shutdown begins.
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -380,59 +387,53 @@ func (s *Service) insert(ctx context.Context, sig signalDef, sk sink) error {
 	return err
 }
 
-func (s *Service) flushEach(ctx context.Context, sig signalDef, pending []jetstream.Msg) {
-	for _, m := range pending {
-		one := sig.newSink()
-		if err := addMsg(one, m); err != nil {
-			s.reject(ctx, sig, m, "decode", err)
-			closeSink(one)
-			continue
+// isolate stores pending in halves (bus.Isolate): groups that insert are
+// acknowledged, single messages that still fail are settled by the
+// delivery policy (bounded redelivery, then the dead letters). If the
+// store goes away meanwhile, what is not settled yet is handed back.
+func (s *Service) isolate(ctx context.Context, sig signalDef, pending []jetstream.Msg) {
+	settled := make(map[jetstream.Msg]bool, len(pending))
+	try := func(ctx context.Context, msgs []jetstream.Msg) error {
+		sk := sig.newSink()
+		defer closeSink(sk)
+		for _, m := range msgs {
+			if err := addMsg(sk, m); err != nil {
+				return err // decoded before, so not expected: treated like any data failure
+			}
 		}
-		err := s.insert(ctx, sig, one)
-		closeSink(one)
-		switch {
-		case err == nil:
-			_ = m.Ack()
-			s.m.messages.WithLabelValues(string(sig.signal)).Inc()
-		case apperr.Retryable(err):
-			_ = m.NakWithDelay(s.cfg.RetryMax)
-		default:
-			s.reject(ctx, sig, m, "insert", err)
+		return s.insert(ctx, sig, sk)
+	}
+	err := bus.Isolate(ctx, pending, try,
+		func(ok []jetstream.Msg) {
+			s.ack(sig, ok)
+			for _, m := range ok {
+				settled[m] = true
+			}
+		},
+		func(m jetstream.Msg, err error) {
+			s.delivery(sig).Fail(ctx, m, "insert", err)
+			settled[m] = true
+		})
+	if err != nil {
+		s.log.Warn("store failed while isolating; the rest goes back for redelivery", "signal", sig.signal, "err", err)
+		for _, m := range pending {
+			if !settled[m] {
+				s.delivery(sig).Retry(m)
+			}
 		}
 	}
 }
 
-// reject handles a message that failed for a permanent reason: it is
-// redelivered until MaxDeliver, then moved to the dead-letter subject.
+// reject settles a message that failed to decode (a permanent failure):
+// bounded redelivery, then the dead letters.
 func (s *Service) reject(ctx context.Context, sig signalDef, msg jetstream.Msg, reason string, cause error) {
-	md, err := msg.Metadata()
-	if err == nil && int(md.NumDelivered) < s.cfg.MaxDeliver {
-		_ = msg.NakWithDelay(s.cfg.RetryMin * time.Duration(md.NumDelivered))
-		return
-	}
-	dl := nats.NewMsg(bus.DeadLetterSubject(sig.signal))
-	dl.Data = msg.Data()
-	for k, v := range msg.Headers() {
-		dl.Header[k] = v
-	}
-	dl.Header.Set(bus.HeaderError, truncate(cause.Error(), 1024))
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := s.deps.JS.PublishMsg(pctx, dl); err != nil {
-		s.log.Error("dead-letter publish failed; message kept for redelivery", "signal", sig.signal, "err", err)
-		_ = msg.NakWithDelay(s.cfg.RetryMax)
-		return
-	}
-	_ = msg.Term()
-	s.m.dropped.WithLabelValues(string(sig.signal), reason).Inc()
-	s.log.Warn("message dead-lettered", "signal", sig.signal, "reason", reason, "err", cause)
+	s.delivery(sig).Fail(ctx, msg, reason, cause)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+// delivery is the bus's settle policy for sig's messages.
+func (s *Service) delivery(sig signalDef) bus.Delivery {
+	return bus.Delivery{JS: s.deps.JS, Queue: sig.signal, MaxDeliver: s.cfg.MaxDeliver, RetryMin: s.cfg.RetryMin, RetryMax: s.cfg.RetryMax,
+		Log: s.log, DeadLettered: func(reason string) { s.m.dropped.WithLabelValues(string(sig.signal), reason).Inc() }}
 }
 
 // sleep waits d or until ctx ends; it reports whether d elapsed.
