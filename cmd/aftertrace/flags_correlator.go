@@ -14,6 +14,7 @@ func bindCorrelator(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.DurationVar(&k.Before, "correlate-before", k.Before, "link traces with spans on the event's container/pod from this long before the event ...")
 	fs.DurationVar(&k.After, "correlate-after", k.After, "... to this long after it")
 	fs.DurationVar(&k.Settle, "correlate-settle", k.Settle, "extra wait after event time + after before linking, so late spans are stored")
+	fs.IntVar(&k.MaxDeliver, "correlator-max-deliver", k.MaxDeliver, "deliveries of a message that fails for a reason that may follow it (waits for an event's window included) before it is dead-lettered")
 	fs.IntVar(&k.MaxTracesPerEvent, "correlate-max-traces", k.MaxTracesPerEvent, "most traces linked to one event")
 	fs.DurationVar(&k.DefinitionsTTL, "business-transactions-refresh", k.DefinitionsTTL, "how often business transaction definitions are re-read per tenant")
 	fs.Uint8Var(&k.Incidents.MinSeverity, "incident-min-severity", k.Incidents.MinSeverity, "events at or above this severity (OTLP scale: 13 warning, 17 error, 18 critical) open an incident")

@@ -32,8 +32,12 @@ type Config struct {
 	MaxAckPending     int           // messages in flight (including waiting ones)
 	RetryMin          time.Duration // first retry delay after a storage failure
 	RetryMax          time.Duration // longest retry delay
-	DefinitionsTTL    time.Duration // business transaction definitions are re-read this often per tenant
-	RulesTTL          time.Duration // per-tenant incident rules are re-read this often per tenant
+	// MaxDeliver bounds the deliveries of a message that fails for a reason
+	// that may follow the message (bus.Delivery); then it is dead-lettered.
+	// Waiting for an event's window to close counts deliveries too.
+	MaxDeliver     int
+	DefinitionsTTL time.Duration // business transaction definitions are re-read this often per tenant
+	RulesTTL       time.Duration // per-tenant incident rules are re-read this often per tenant
 
 	Incidents IncidentRule
 	Anomalies AnomalyConfig
@@ -82,6 +86,7 @@ func DefaultConfig() Config {
 		MaxAckPending:     10_000,
 		RetryMin:          200 * time.Millisecond,
 		RetryMax:          10 * time.Second,
+		MaxDeliver:        20,
 		DefinitionsTTL:    30 * time.Second,
 		RulesTTL:          30 * time.Second,
 		Incidents: IncidentRule{
@@ -124,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, errors.New("correlator retry: need 0 < retry-min <= retry-max"))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, errors.New("correlator max deliver: must be at least 1"))
 	}
 	if c.DefinitionsTTL < 0 {
 		errs = append(errs, errors.New("correlator definitions ttl: must not be negative"))

@@ -243,15 +243,20 @@ func (s *Service) work(ctx context.Context, cons jetstream.Consumer) error {
 }
 
 // handle correlates the events of one message, then acks it; a message
-// whose window is still open waits (NakWithDelay), a storage failure is
-// retried with backoff, an undecodable message is terminated.
+// whose window is still open waits (NakWithDelay). Failures follow the
+// bus's one delivery policy (bus.Delivery): an undecodable message is
+// dead-lettered at once; a storage failure is retried for as long as the
+// store is away, and one that may come from the message is redelivered a
+// bounded number of times, then dead-lettered.
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	tenant := msg.Headers().Get(bus.HeaderTenant)
 	var evs []events.Event
 	if err := json.Unmarshal(msg.Data(), &evs); err != nil || tenant == "" {
-		s.log.Warn("correlate message rejected", "tenant", tenant, "err", err)
+		if err == nil {
+			err = errors.New("no " + bus.HeaderTenant + " header")
+		}
 		s.m.messages.WithLabelValues("rejected", "decode").Inc()
-		_ = msg.Term()
+		s.delivery().DeadLetter(ctx, msg, "decode", err)
 		return
 	}
 	md, _ := msg.Metadata()
@@ -267,18 +272,13 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 				_ = msg.Nak()
 				return
 			}
-			delivered := uint64(1)
-			if md != nil {
-				delivered = md.NumDelivered
-			}
-			delay := min(s.cfg.RetryMin<<min(delivered, 16), s.cfg.RetryMax)
 			reason := "storage"
 			if !apperr.Retryable(err) {
 				reason = "storage_permanent"
 			}
 			s.m.messages.WithLabelValues("retried", reason).Inc()
-			s.log.Warn("correlate failed; will retry", "event", evs[i].ID, "retry_in", delay, "err", err)
-			_ = msg.NakWithDelay(delay)
+			s.log.Warn("correlate failed", "event", evs[i].ID, "reason", reason, "err", err)
+			s.delivery().Fail(ctx, msg, reason, err)
 			return
 		}
 	}
@@ -287,6 +287,13 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	s.m.messages.WithLabelValues("acked", "").Inc()
+}
+
+// delivery is the bus's settle policy for the correlate queue.
+func (s *Service) delivery() bus.Delivery {
+	return bus.Delivery{JS: s.deps.JS, Queue: bus.SignalCorrelate, MaxDeliver: s.cfg.MaxDeliver,
+		RetryMin: s.cfg.RetryMin, RetryMax: s.cfg.RetryMax, Log: s.log,
+		DeadLettered: func(reason string) { s.m.messages.WithLabelValues("dead_lettered", reason).Inc() }}
 }
 
 // waitFor is how long the message must still wait for the windows of its

@@ -287,3 +287,46 @@ func TestCorrelateWaitsForTheWindow(t *testing.T) {
 		t.Fatalf("links %+v %v", links, err)
 	}
 }
+
+// A message the correlator cannot read is dead-lettered (kept for
+// `aftertrace dlq`), not dropped, and the queue moves on.
+func TestUndecodableMessageIsDeadLettered(t *testing.T) {
+	h := startHarness(t, testConfig())
+	ctx := context.Background()
+	dlq, err := h.js.Stream(ctx, bus.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := dlq.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(bus.CorrelateSubject)
+	m.Data = []byte("{not json")
+	m.Header.Set(bus.HeaderTenant, "t1")
+	m.Header.Set(nats.MsgIdHdr, "poison-1")
+	if _, err := h.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "dead-lettered", 30*time.Second, func() bool {
+		return testutil.ToFloat64(h.svc.m.messages.WithLabelValues("dead_lettered", "decode")) == 1
+	})
+	info, err := dlq.Info(ctx)
+	if err != nil || info.State.Msgs != before.State.Msgs+1 {
+		t.Fatalf("dead letters %d → %+v, %v", before.State.Msgs, info.State, err)
+	}
+	got, err := dlq.GetLastMsgForSubject(ctx, bus.DeadLetterSubject(bus.SignalCorrelate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Data) != "{not json" || got.Header.Get(bus.HeaderOrigin) != bus.CorrelateSubject || got.Header.Get(bus.HeaderReason) != "decode" {
+		t.Errorf("dead letter %q headers %v", got.Data, got.Header)
+	}
+	// the queue moves on
+	ev := events.Event{ID: events.NewID("t1", events.SourceFalco, []byte("after-poison")), TimeUnixNano: uint64(time.Now().Add(-time.Hour).UnixNano()),
+		Source: events.SourceFalco, Type: events.TypeSecurityAlert, Severity: events.SeverityNotice, ContainerID: cWeb, ExitCode: events.ExitCodeUnknown}
+	h.publish(t, "after-poison", ev)
+	waitUntil(t, "next message acked", 30*time.Second, func() bool {
+		return testutil.ToFloat64(h.svc.m.messages.WithLabelValues("acked", "")) >= 1
+	})
+}
