@@ -27,7 +27,7 @@ start=$(date +%s)
   --stack-clickhouse-port ${P}900 --stack-clickhouse-http-port ${P}123 --clickhouse-addr 127.0.0.1:${P}900 \
   --stack-postgres-port ${P}432 --nats-port ${P}222 --nats-store-dir "$STACK/nats" \
   --grpc-addr 127.0.0.1:${P}317 --http-addr 127.0.0.1:${P}318 --api-addr 127.0.0.1:${P}080 \
-  --retention-enforce-interval 0 >"$LOG" 2>&1 &   # datasets keep their original (old) timestamps: never expire them
+  --retention-enforce-interval 0 --ingest-max-age 87600h >"$LOG" 2>&1 &   # datasets keep their original (old) timestamps: accept them (ten years) and never expire them
 PID=$!
 for _ in $(seq 1 240); do curl -sf "$API/readyz" >/dev/null && break; kill -0 $PID || { cat "$LOG"; exit 1; }; sleep 0.5; done
 curl -sf "$API/readyz" >/dev/null || { echo "stack not ready"; tail -20 "$LOG"; exit 1; }

@@ -13,7 +13,7 @@ func bindClickHouse(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", c.ClickHouse.Username, "ClickHouse user")
 	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", c.ClickHouse.Password, "ClickHouse password")
 	fs.IntVar(&c.ClickHouse.MaxOpenConns, "clickhouse-max-conns", c.ClickHouse.MaxOpenConns, "ClickHouse connection pool size")
-	fs.DurationVar(&c.ClickHouse.QueryTimeout, "clickhouse-query-timeout", c.ClickHouse.QueryTimeout, "upper bound of API reads (client deadline and ClickHouse max_execution_time)")
+	fs.DurationVar(&c.ClickHouse.QueryTimeout, "clickhouse-query-timeout", c.ClickHouse.QueryTimeout, "upper bound of the writer's and correlator's reads (API reads: --api-query-timeout)")
 	fs.Uint64Var(&c.ClickHouse.MaxRowsToRead, "clickhouse-max-rows-to-read", c.ClickHouse.MaxRowsToRead, "rows one API read may scan (ClickHouse max_rows_to_read); over it the API answers 413 (0: unlimited)")
 }
 
@@ -23,6 +23,8 @@ func bindNATS(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.EmbeddedNATS.StoreDir, "nats-store-dir", c.EmbeddedNATS.StoreDir, "JetStream store of the embedded server")
 	fs.StringVar(&c.EmbeddedNATS.Host, "nats-host", c.EmbeddedNATS.Host, "listen host of the embedded server")
 	fs.IntVar(&c.EmbeddedNATS.Port, "nats-port", c.EmbeddedNATS.Port, "listen port of the embedded server (-1: any free port)")
+	fs.BoolVar(&c.EmbeddedNATS.SyncAlways, "nats-sync", c.EmbeddedNATS.SyncAlways, "embedded server: fsync every write before acknowledging it (an acknowledged record survives power loss; default: fsync every --nats-sync-interval, survives a crash of the process)")
+	fs.DurationVar(&c.EmbeddedNATS.SyncInterval, "nats-sync-interval", c.EmbeddedNATS.SyncInterval, "embedded server: fsync interval without --nats-sync (0: the NATS default, 2m)")
 	fs.Int32Var(&c.EmbeddedNATS.MaxPayload, "nats-max-payload", c.EmbeddedNATS.MaxPayload, "max message size of the embedded server")
 	fs.IntVar(&c.Publisher.MaxMessageBytes, "nats-max-message-bytes", c.Publisher.MaxMessageBytes, "requests are split into messages of at most this size")
 	fs.DurationVar(&c.Publisher.AckTimeout, "nats-ack-timeout", c.Publisher.AckTimeout, "how long the gateway waits for JetStream to persist a request")
@@ -42,6 +44,8 @@ func bindGateway(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.IntVar(&c.Gateway.TenantLimit.RecordsBurst, "tenant-records-burst", c.Gateway.TenantLimit.RecordsBurst, "default per-tenant burst of records (0: one second of the rate)")
 	fs.Float64Var(&c.Gateway.TenantLimit.BytesPerSecond, "tenant-bytes-per-second", c.Gateway.TenantLimit.BytesPerSecond, "default per-tenant ingest rate in decompressed request bytes per second (0: unlimited)")
 	fs.IntVar(&c.Gateway.TenantLimit.BytesBurst, "tenant-bytes-burst", c.Gateway.TenantLimit.BytesBurst, "default per-tenant burst of bytes (0: one second of the rate)")
+	fs.DurationVar(&c.Gateway.TenantLimit.MaxAge, "ingest-max-age", c.Gateway.TenantLimit.MaxAge, "reject records older than this (0: the tenant's longest retention policy or default; replaying old datasets needs a large value); tenant_limits.max_record_age_seconds overrides")
+	fs.DurationVar(&c.Gateway.TenantLimit.MaxFuture, "ingest-max-future", c.Gateway.TenantLimit.MaxFuture, "reject records more than this ahead of the gateway's clock (0: no bound); tenant_limits.max_future_seconds overrides")
 	fs.DurationVar(&c.Gateway.TenantLimitsRefresh, "tenant-limits-refresh", c.Gateway.TenantLimitsRefresh, "how often per-tenant limits are re-read from Postgres")
 }
 
@@ -59,6 +63,7 @@ func bindWriter(fs *pflag.FlagSet, c *allinone.Config) {
 func bindAPI(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.API.Addr, "api-addr", c.API.Addr, "query API listen address")
 	fs.StringVar(&c.AdminAPIKey, "admin-api-key", c.AdminAPIKey, "admin key opening /admin/v1 (tenants, API keys; needs Postgres); empty: admin API off")
+	bindAPIReads(fs, c)
 }
 
 // bindCommon registers flags every serving command has.

@@ -46,6 +46,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newRetentionCmd(logger, stdout),
 		newEvidenceCmd(stdout),
 		newEvalCmd(),
+		newDLQCmd(),
 	)
 	return root
 }
@@ -95,6 +96,7 @@ func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger
 	if roles.API {
 		bindAPI(fs, &cfg)
 	}
+	bindOps(fs, &cfg, roles)
 	if allInOne {
 		fs.StringVar(&cfg.StackDir, "stack-dir", cfg.StackDir, "start private ClickHouse and Postgres with their data under this folder (dev stack)")
 		fs.IntVar(&cfg.StackClickHouse, "stack-clickhouse-port", cfg.StackClickHouse, "native port of the dev ClickHouse")
@@ -116,6 +118,9 @@ func printBanner(w io.Writer, a *allinone.App) {
 	}
 	if a.API != nil {
 		fmt.Fprintf(w, "  Query API   %s://%s\n", scheme, a.API.Addr())
+	}
+	if a.OpsAddr() != "" {
+		fmt.Fprintf(w, "  Ops         http://%s/metrics, /debug/pprof/\n", a.OpsAddr())
 	}
 	fmt.Fprintf(w, "  Dev tenant  %s\n  API key     %s\n", c.DevTenantID, c.DevAPIKey)
 	fmt.Fprintf(w, "  (send it as: Authorization: Bearer %s)\n", c.DevAPIKey)

@@ -50,7 +50,7 @@ func newTenantCmd() *cobra.Command {
 		Short: "Create and list tenants (in Postgres)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newTenantCreateCmd(), newTenantListCmd())
+	cmd.AddCommand(newTenantCreateCmd(), newTenantListCmd(), newTenantTimeBoundsCmd())
 	return cmd
 }
 
@@ -104,6 +104,41 @@ func newTenantListCmd() *cobra.Command {
 			})
 		},
 	}
+	bindAdminPostgres(cmd.Flags(), &dsn)
+	return cmd
+}
+
+func newTenantTimeBoundsCmd() *cobra.Command {
+	var (
+		dsn            string
+		maxAge, future time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "time-bounds TENANT_ID",
+		Short: "Set how old (and how far ahead) a tenant's records may be; flags not given reset to the gateway's defaults",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var b pgstore.TimeBounds
+			if cmd.Flags().Changed("max-record-age") {
+				b.MaxAge = &maxAge
+			}
+			if cmd.Flags().Changed("max-future") {
+				b.MaxFuture = &future
+			}
+			if maxAge < 0 || future < 0 {
+				return apperr.New(apperr.KindInvalid, "--max-record-age and --max-future must not be negative")
+			}
+			return withStore(cmd.Context(), dsn, func(ctx context.Context, s *pgstore.Store) error {
+				if err := s.SetTimeBounds(ctx, args[0], b); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "time bounds of %s set; gateways apply them within --tenant-limits-refresh\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&maxAge, "max-record-age", 0, "reject records older than this (0: the tenant's longest retention)")
+	cmd.Flags().DurationVar(&future, "max-future", 0, "reject records further ahead than this (0: no bound)")
 	bindAdminPostgres(cmd.Flags(), &dsn)
 	return cmd
 }

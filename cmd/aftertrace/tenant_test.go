@@ -130,3 +130,26 @@ func TestTenantCommandsDefaultToDevStack(t *testing.T) {
 		t.Errorf("unreachable Postgres: %v", err)
 	}
 }
+
+func TestTenantTimeBoundsCommand(t *testing.T) {
+	env := testenv.Get(t)
+	dsn := []string{"--postgres-dsn", env.PostgresDSN}
+	id := strings.TrimSpace(mustRun(t, append([]string{"tenant", "create", "replayer"}, dsn...)...))
+	mustRun(t, append([]string{"tenant", "time-bounds", id, "--max-record-age", "87600h"}, dsn...)...)
+	s, err := pgstore.Open(context.Background(), env.PostgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var age, future *int64
+	if err := s.Pool().QueryRow(context.Background(),
+		`SELECT max_record_age_seconds, max_future_seconds FROM tenant_limits WHERE tenant_id = $1`, id).Scan(&age, &future); err != nil {
+		t.Fatal(err)
+	}
+	if age == nil || *age != 87600*3600 || future != nil {
+		t.Fatalf("stored age %v future %v", age, future)
+	}
+	if _, _, err := runCLI(t, append([]string{"tenant", "time-bounds", "0000000000000000", "--max-future", "2h"}, dsn...)...); apperr.KindOf(err) != apperr.KindNotFound {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
@@ -69,6 +71,40 @@ func BearerToken(header string) string {
 
 type ctxKey struct{}
 
+type sourceKey struct{}
+
+// WithSource returns ctx carrying the network address a request came from
+// (host:port or a bare IP), so an Authenticator can limit failed attempts
+// per source. Transports set it from the connection's peer address, never
+// from a header the client picks.
+func WithSource(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, addr)
+}
+
+// SourceFrom returns the source of ctx, reduced to what one client
+// controls: the IP address, or the /64 network of an IPv6 address (one
+// host usually owns a whole /64). "" when ctx has none or it does not parse.
+func SourceFrom(ctx context.Context) string {
+	addr, _ := ctx.Value(sourceKey{}).(string)
+	if addr == "" {
+		return ""
+	}
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
 // WithTenant returns ctx carrying t.
 func WithTenant(ctx context.Context, t Tenant) context.Context {
 	return context.WithValue(ctx, ctxKey{}, t)
@@ -81,11 +117,12 @@ func TenantFrom(ctx context.Context) (Tenant, bool) {
 }
 
 // Middleware authenticates every request and stores its tenant in the
-// context; unauthenticated requests get 401 with a JSON error body.
+// context; unauthenticated requests get 401 with a JSON error body (429
+// when their address failed too often, see Cached).
 func Middleware(a Authenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			t, err := a.Authenticate(r.Context(), BearerToken(r.Header.Get("Authorization")))
+			t, err := a.Authenticate(WithSource(r.Context(), r.RemoteAddr), BearerToken(r.Header.Get("Authorization")))
 			if err != nil {
 				apperr.WriteHTTP(w, err)
 				return

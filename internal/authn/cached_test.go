@@ -18,7 +18,10 @@ type fakeKeys struct {
 	keys    map[[32]byte]pgstore.KeyOwner
 	err     error
 	lookups int
-	during  func() // runs inside LookupKey, before answering
+	during  func()        // runs inside LookupKey, before answering
+	block   chan struct{} // when set, LookupKey waits for it to close (or ctx)
+	active  int           // lookups running now
+	peak    int           // most lookups running at once
 }
 
 func newFakeKeys(keys map[string]pgstore.KeyOwner) *fakeKeys {
@@ -29,16 +32,32 @@ func newFakeKeys(keys map[string]pgstore.KeyOwner) *fakeKeys {
 	return f
 }
 
-func (f *fakeKeys) LookupKey(_ context.Context, h [32]byte) (pgstore.KeyOwner, error) {
+func (f *fakeKeys) LookupKey(ctx context.Context, h [32]byte) (pgstore.KeyOwner, error) {
 	f.mu.Lock()
 	f.lookups++
-	during := f.during
-	o, ok := f.keys[h]
-	err := f.err
+	f.active++
+	f.peak = max(f.peak, f.active)
+	during, block := f.during, f.block
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.active--
+		f.mu.Unlock()
+	}()
 	if during != nil {
 		during()
 	}
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return pgstore.KeyOwner{}, apperr.Wrap(apperr.KindUnavailable, ctx.Err(), "lookup cancelled")
+		}
+	}
+	f.mu.Lock()
+	o, ok := f.keys[h]
+	err := f.err
+	f.mu.Unlock()
 	switch {
 	case err != nil:
 		return pgstore.KeyOwner{}, err

@@ -1,7 +1,8 @@
-// Package limits holds the per-tenant ingest rate limits: token buckets of
-// records per second and bytes per second, with defaults from
-// configuration and per-tenant overrides loaded (and periodically
-// refreshed) from a Source such as the Postgres tenant_limits table.
+// Package limits holds the per-tenant ingest limits: token buckets of
+// records per second and bytes per second, and the window of record times
+// a tenant may send, with defaults from configuration and per-tenant
+// overrides loaded (and periodically refreshed) from a Source such as the
+// Postgres tenant_limits table.
 package limits
 
 import (
@@ -23,6 +24,25 @@ type Limit struct {
 	RecordsBurst     int
 	BytesPerSecond   float64
 	BytesBurst       int
+
+	// MaxAge rejects records older than this; zero means the tenant's
+	// longest retention (Retention, raised by its longest policy): a
+	// record nothing would keep is not worth a partition.
+	MaxAge time.Duration
+	// MaxFuture rejects records whose time is further ahead than this;
+	// zero: no bound.
+	MaxFuture time.Duration
+	// Retention is the longest default retention of any signal, the floor
+	// of "the tenant's longest retention"; zero (and MaxAge zero): no bound.
+	Retention time.Duration
+}
+
+// OldestAge is how old a record of a tenant under l may be; zero: any age.
+func (l Limit) OldestAge() time.Duration {
+	if l.MaxAge > 0 {
+		return l.MaxAge
+	}
+	return l.Retention
 }
 
 // Validate reports every problem of l at once.
@@ -40,6 +60,15 @@ func (l Limit) Validate() error {
 	if l.BytesBurst < 0 {
 		errs = append(errs, fmt.Errorf("bytes burst must be >= 0, got %d", l.BytesBurst))
 	}
+	if l.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("max record age must be >= 0 (0: the tenant's longest retention), got %v", l.MaxAge))
+	}
+	if l.MaxFuture < 0 {
+		errs = append(errs, fmt.Errorf("max future must be >= 0 (0: no bound), got %v", l.MaxFuture))
+	}
+	if l.Retention < 0 {
+		errs = append(errs, fmt.Errorf("retention must be >= 0, got %v", l.Retention))
+	}
 	return errors.Join(errs...)
 }
 
@@ -49,6 +78,11 @@ type Override struct {
 	RecordsBurst     *int64
 	BytesPerSecond   *float64
 	BytesBurst       *int64
+	MaxAge           *time.Duration
+	MaxFuture        *time.Duration
+	// PolicyDays is the longest of the tenant's retention policies; it
+	// raises Retention, never lowers it.
+	PolicyDays *int64
 }
 
 // apply returns def with o's set fields replacing its own.
@@ -65,6 +99,15 @@ func (o Override) apply(def Limit) Limit {
 	}
 	if o.BytesBurst != nil {
 		l.BytesBurst = clampInt(*o.BytesBurst)
+	}
+	if o.MaxAge != nil {
+		l.MaxAge = *o.MaxAge
+	}
+	if o.MaxFuture != nil {
+		l.MaxFuture = *o.MaxFuture
+	}
+	if o.PolicyDays != nil {
+		l.Retention = max(l.Retention, time.Duration(min(*o.PolicyDays, 1<<20))*24*time.Hour)
 	}
 	return l
 }

@@ -196,4 +196,33 @@ func TestPostgresSource(t *testing.T) {
 	if got := lt.Limit("b"); got != (Limit{RecordsPerSecond: 10, BytesPerSecond: 100}) {
 		t.Errorf("b (all NULL) = %+v", got)
 	}
+
+	// Time bounds: an explicit age, and a tenant whose longest retention
+	// policy (90 days) is beyond the default retention.
+	for _, q := range []string{
+		`INSERT INTO tenants (id, name) VALUES ('c', 'c')`,
+		`UPDATE tenant_limits SET max_record_age_seconds = 3600, max_future_seconds = 60 WHERE tenant_id = 'a'`,
+		`INSERT INTO retention_policies (tenant_id, position, signal, days) VALUES ('c', 0, 'spans', 7), ('c', 1, 'logs', 90), ('a', 0, 'spans', 1)`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	lt = New(Limit{MaxFuture: time.Hour, Retention: 30 * 24 * time.Hour}, Postgres{Pool: pool}, time.Hour, nil)
+	if err := lt.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tenant         string
+		age, maxFuture time.Duration
+	}{
+		{"a", time.Hour, time.Minute},          // tenant_limits wins; its 1-day policy does not lower the retention
+		{"b", 30 * 24 * time.Hour, time.Hour},  // defaults
+		{"c", 90 * 24 * time.Hour, time.Hour},  // the longest policy
+		{"zz", 30 * 24 * time.Hour, time.Hour}, // unknown tenant: defaults
+	} {
+		if l := lt.Limit(tc.tenant); l.OldestAge() != tc.age || l.MaxFuture != tc.maxFuture {
+			t.Errorf("%s: age %v future %v, want %v %v", tc.tenant, l.OldestAge(), l.MaxFuture, tc.age, tc.maxFuture)
+		}
+	}
 }

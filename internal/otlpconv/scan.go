@@ -4,15 +4,24 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
+// Scanned is what a scan learned of a request it vouches for.
+type Scanned struct {
+	Records int // spans or log records
+	// MinTime and MaxTime bound the records' stored times in unix
+	// nanoseconds (a span's start, a log record's time or else its
+	// observed time), so a gateway can check time bounds without decoding.
+	MinTime, MaxTime uint64
+}
+
 // ScanTraces vouches for a protobuf ExportTraceServiceRequest without
 // decoding it: ok means pdata would decode data without error and every
 // span and span link has a non-zero trace id and span id, so a gateway may
-// accept the bytes as they are; spans is then their number. It allocates
-// nothing. ok is false for anything else — malformed input, but also shapes
-// it does not model (groups, the pre-1.0 instrumentation-library field,
-// deeply nested values): the caller decodes those with pdata, which words
-// the error or filters the records.
-func ScanTraces(data []byte) (spans int, ok bool) {
+// accept the bytes as they are; the Scanned then counts the spans and
+// bounds their start times. It allocates nothing. ok is false for anything
+// else — malformed input, but also shapes it does not model (groups, the
+// pre-1.0 instrumentation-library field, deeply nested values): the caller
+// decodes those with pdata, which words the error or filters the records.
+func ScanTraces(data []byte) (Scanned, bool) {
 	return scanRequest(data, scanSpan)
 }
 
@@ -20,7 +29,7 @@ func ScanTraces(data []byte) (spans int, ok bool) {
 // a request with a record that has neither time nor observed time (the
 // gateway stamps those) and records whose ids pdata would refuse; log
 // records may have no trace or span id.
-func ScanLogs(data []byte) (records int, ok bool) {
+func ScanLogs(data []byte) (Scanned, bool) {
 	return scanRequest(data, scanLogRecord)
 }
 
@@ -31,8 +40,8 @@ const maxScanDepth = 16
 // scanRequest: Export{Trace,Logs}ServiceRequest { repeated Resource{Spans,Logs} = 1 },
 // Resource{Spans,Logs} { Resource resource = 1; repeated Scope{Spans,Logs} = 2;
 // string schema_url = 3 }. The deprecated field 1000 is declined.
-func scanRequest(data []byte, record func(r reader) bool) (int, bool) {
-	n := 0
+func scanRequest(data []byte, record func(r reader) (uint64, bool)) (Scanned, bool) {
+	sc := Scanned{MinTime: ^uint64(0)}
 	ok := scanFields(reader{data: data, end: len(data)}, func(d []byte, f field) bool {
 		if f.num != 1 {
 			return unknownField(f)
@@ -45,16 +54,17 @@ func scanRequest(data []byte, record func(r reader) bool) (int, bool) {
 				if f.typ != protowire.BytesType {
 					return false
 				}
-				k, ok := scanScopeRecords(sub(d, f), record)
-				n += k
-				return ok
+				return scanScopeRecords(sub(d, f), record, &sc)
 			case 3:
 				return f.typ == protowire.BytesType
 			}
 			return unknownField(f) && f.num != 1000
 		})
 	})
-	return n, ok
+	if sc.Records == 0 {
+		sc.MinTime = 0
+	}
+	return sc, ok
 }
 
 // scanFields calls fn for each field of r's message; false if the
@@ -213,22 +223,26 @@ func scanAttrs(d []byte, f field) bool {
 
 // scanScopeRecords: Scope{Spans,Logs} { InstrumentationScope scope = 1;
 // repeated Span spans / LogRecord log_records = 2; string schema_url = 3 };
-// record checks one span or log record.
-func scanScopeRecords(r reader, record func(r reader) bool) (int, bool) {
-	n := 0
-	ok := scanFields(r, func(d []byte, f field) bool {
+// record checks one span or log record and returns its time, which sc's
+// bounds take in.
+func scanScopeRecords(r reader, record func(r reader) (uint64, bool), sc *Scanned) bool {
+	return scanFields(r, func(d []byte, f field) bool {
 		switch f.num {
 		case 1:
 			return f.typ == protowire.BytesType && scanScope(sub(d, f))
 		case 2:
-			n++
-			return f.typ == protowire.BytesType && record(sub(d, f))
+			if f.typ != protowire.BytesType {
+				return false
+			}
+			t, ok := record(sub(d, f))
+			sc.Records++
+			sc.MinTime, sc.MaxTime = min(sc.MinTime, t), max(sc.MaxTime, t)
+			return ok
 		case 3:
 			return f.typ == protowire.BytesType
 		}
 		return unknownField(f)
 	})
-	return n, ok
 }
 
 // idState tracks an id field; pdata keeps the last occurrence.
@@ -262,16 +276,18 @@ func scanID(d []byte, f field, size int) (idState, bool) {
 
 // scanSpan: see opentelemetry-proto trace/v1 Span. Trace and span id must
 // be set and non-zero (the gateway's filter rejects the span otherwise).
-func scanSpan(r reader) bool {
+// It returns the span's start time.
+func scanSpan(r reader) (uint64, bool) {
 	traceID, spanID := idMissing, idMissing
+	var start uint64
 	var f field
 	for {
 		more, err := r.next(&f)
 		if err != nil {
-			return false
+			return 0, false
 		}
 		if !more {
-			return traceID == idSet && spanID == idSet
+			return start, traceID == idSet && spanID == idSet
 		}
 		ok := true
 		switch f.num {
@@ -285,7 +301,9 @@ func scanSpan(r reader) bool {
 			ok = f.typ == protowire.BytesType
 		case 6, 10, 12, 14:
 			ok = f.typ == protowire.VarintType
-		case 7, 8:
+		case 7:
+			start, ok = f.u, f.typ == protowire.Fixed64Type
+		case 8:
 			ok = f.typ == protowire.Fixed64Type
 		case 16:
 			ok = f.typ == protowire.Fixed32Type
@@ -299,7 +317,7 @@ func scanSpan(r reader) bool {
 			ok = f.typ == protowire.BytesType && scanStatus(sub(r.data, f))
 		}
 		if !ok {
-			return false
+			return 0, false
 		}
 	}
 }
@@ -365,8 +383,9 @@ func scanStatus(r reader) bool {
 }
 
 // scanLogRecord: see opentelemetry-proto logs/v1 LogRecord. A record needs
-// a non-zero time or observed time (pdata keeps the last occurrence).
-func scanLogRecord(r reader) bool {
+// a non-zero time or observed time (pdata keeps the last occurrence); it
+// returns the time the record is stored under: its time, else observed.
+func scanLogRecord(r reader) (uint64, bool) {
 	var t, observed uint64
 	ok := scanFields(r, func(d []byte, f field) bool {
 		switch f.num {
@@ -397,7 +416,10 @@ func scanLogRecord(r reader) bool {
 		}
 		return unknownField(f)
 	})
-	return ok && (t != 0 || observed != 0)
+	if t == 0 {
+		t = observed
+	}
+	return t, ok && t != 0
 }
 
 // sub is a reader over the length-delimited field f of data.

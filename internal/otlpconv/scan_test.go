@@ -11,12 +11,14 @@ import (
 )
 
 // pdataScanTraces is what ScanTraces must agree with whenever it says ok:
-// pdata decodes the request and no span or link has an all-zero id.
-func pdataScanTraces(data []byte) (int, bool) {
+// pdata decodes the request and no span or link has an all-zero id; the
+// times are the spans' start times.
+func pdataScanTraces(data []byte) (Scanned, bool) {
 	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(data)
 	if err != nil {
-		return 0, false
+		return Scanned{}, false
 	}
+	var sc scannedTimes
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
 		sss := rss.At(i).ScopeSpans()
@@ -25,38 +27,57 @@ func pdataScanTraces(data []byte) (int, bool) {
 			for k := range spans.Len() {
 				sp := spans.At(k)
 				if sp.TraceID().IsEmpty() || sp.SpanID().IsEmpty() {
-					return 0, false
+					return Scanned{}, false
 				}
 				for l := range sp.Links().Len() {
 					if ln := sp.Links().At(l); ln.TraceID().IsEmpty() || ln.SpanID().IsEmpty() {
-						return 0, false
+						return Scanned{}, false
 					}
 				}
+				sc.add(uint64(sp.StartTimestamp()))
 			}
 		}
 	}
-	return td.SpanCount(), true
+	return sc.Scanned, true
+}
+
+// scannedTimes accumulates a Scanned the slow way.
+type scannedTimes struct{ Scanned }
+
+func (s *scannedTimes) add(t uint64) {
+	if s.Records == 0 || t < s.MinTime {
+		s.MinTime = t
+	}
+	s.MaxTime = max(s.MaxTime, t)
+	s.Records++
 }
 
 // pdataScanLogs: pdata decodes the request and every record has a time.
-func pdataScanLogs(data []byte) (int, bool) {
+func pdataScanLogs(data []byte) (Scanned, bool) {
 	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(data)
 	if err != nil {
-		return 0, false
+		return Scanned{}, false
 	}
+	var sc scannedTimes
 	rls := ld.ResourceLogs()
 	for i := range rls.Len() {
 		sls := rls.At(i).ScopeLogs()
 		for j := range sls.Len() {
 			recs := sls.At(j).LogRecords()
 			for k := range recs.Len() {
-				if r := recs.At(k); r.Timestamp() == 0 && r.ObservedTimestamp() == 0 {
-					return 0, false
+				r := recs.At(k)
+				t := r.Timestamp()
+				if t == 0 {
+					t = r.ObservedTimestamp()
 				}
+				if t == 0 {
+					return Scanned{}, false
+				}
+				sc.add(uint64(t))
 			}
 		}
 	}
-	return ld.LogRecordCount(), true
+	return sc.Scanned, true
 }
 
 func cleanTraces(n int) ptrace.Traces {
@@ -176,13 +197,13 @@ func TestScanTraces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, ok := ScanTraces(tt.data)
-			if ok != tt.ok || n != tt.spans && ok {
-				t.Fatalf("ScanTraces = %d, %v; want %d, %v", n, ok, tt.spans, tt.ok)
+			sc, ok := ScanTraces(tt.data)
+			if ok != tt.ok || sc.Records != tt.spans && ok {
+				t.Fatalf("ScanTraces = %d, %v; want %d, %v", sc.Records, ok, tt.spans, tt.ok)
 			}
 			if ok {
-				if pn, pok := pdataScanTraces(tt.data); !pok || pn != n {
-					t.Fatalf("pdata disagrees: %d, %v", pn, pok)
+				if psc, pok := pdataScanTraces(tt.data); !pok || psc != sc {
+					t.Fatalf("pdata disagrees: %+v, %v; scan %+v", psc, pok, sc)
 				}
 			}
 		})
@@ -216,13 +237,13 @@ func TestScanLogs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, ok := ScanLogs(tt.data)
-			if ok != tt.ok || n != tt.records && ok {
-				t.Fatalf("ScanLogs = %d, %v; want %d, %v", n, ok, tt.records, tt.ok)
+			sc, ok := ScanLogs(tt.data)
+			if ok != tt.ok || sc.Records != tt.records && ok {
+				t.Fatalf("ScanLogs = %d, %v; want %d, %v", sc.Records, ok, tt.records, tt.ok)
 			}
 			if ok {
-				if pn, pok := pdataScanLogs(tt.data); !pok || pn != n {
-					t.Fatalf("pdata disagrees: %d, %v", pn, pok)
+				if psc, pok := pdataScanLogs(tt.data); !pok || psc != sc {
+					t.Fatalf("pdata disagrees: %+v, %v; scan %+v", psc, pok, sc)
 				}
 			}
 		})
@@ -244,9 +265,9 @@ func FuzzScanTraces(f *testing.F) {
 		f.Add(marshalTraces(f, td))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if n, ok := ScanTraces(data); ok {
-			if pn, pok := pdataScanTraces(data); !pok || pn != n {
-				t.Fatalf("scan says %d spans, pdata %d (ok %v)", n, pn, pok)
+		if sc, ok := ScanTraces(data); ok {
+			if psc, pok := pdataScanTraces(data); !pok || psc != sc {
+				t.Fatalf("scan says %+v, pdata %+v (ok %v)", sc, psc, pok)
 			}
 		}
 	})
@@ -256,9 +277,9 @@ func FuzzScanTraces(f *testing.F) {
 func FuzzScanLogs(f *testing.F) {
 	f.Add(marshalLogs(f, cleanLogs(2)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if n, ok := ScanLogs(data); ok {
-			if pn, pok := pdataScanLogs(data); !pok || pn != n {
-				t.Fatalf("scan says %d records, pdata %d (ok %v)", n, pn, pok)
+		if sc, ok := ScanLogs(data); ok {
+			if psc, pok := pdataScanLogs(data); !pok || psc != sc {
+				t.Fatalf("scan says %+v, pdata %+v (ok %v)", sc, psc, pok)
 			}
 		}
 	})

@@ -117,7 +117,8 @@ type server struct {
 	cmd      *exec.Cmd
 	done     chan error
 	grpcAddr string
-	httpAddr string   // aftertrace: /readyz and /metrics
+	httpAddr string   // aftertrace: /readyz
+	opsAddr  string   // aftertrace: /metrics
 	headers  []string // telemetrygen --otlp-header values
 	logf     *os.File
 }
@@ -187,19 +188,19 @@ func startGatewayOnly(ctx context.Context, o CompareOptions) (*server, error) {
 // startGateway runs `aftertrace gateway` alone (embedded NATS, dev key)
 // on free ports with extra flags, and waits until it is ready.
 func startGateway(ctx context.Context, o CompareOptions, name, prefix string, extra ...string) (*server, error) {
-	addrs, err := freeAddrs(3)
+	addrs, err := freeAddrs(4)
 	if err != nil {
 		return nil, err
 	}
 	natsPort := addrs[2][strings.LastIndexByte(addrs[2], ':')+1:]
 	args := append([]string{"gateway", "--log-level", "warn", "--migrate=false",
 		"--nats-store-dir", filepath.Join(o.Dir, prefix+"-nats"), "--nats-host", "127.0.0.1", "--nats-port", natsPort,
-		"--grpc-addr", addrs[0], "--http-addr", addrs[1], "--dev-api-key", benchKey}, extra...)
+		"--grpc-addr", addrs[0], "--http-addr", addrs[1], "--ops-addr", addrs[3], "--dev-api-key", benchKey}, extra...)
 	s, err := startProcess(ctx, name, filepath.Join(o.Dir, prefix+"-gateway.log"), nil, o.AftertraceBin, args...)
 	if err != nil {
 		return nil, err
 	}
-	s.grpcAddr, s.httpAddr = addrs[0], addrs[1]
+	s.grpcAddr, s.httpAddr, s.opsAddr = addrs[0], addrs[1], addrs[3]
 	s.headers = []string{`Authorization="Bearer ` + benchKey + `"`}
 	if err := s.waitHTTP(ctx, "http://"+addrs[1]+"/readyz"); err != nil {
 		s.stop()

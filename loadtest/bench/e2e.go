@@ -133,7 +133,7 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 					return
 				case <-time.After(max(cfg.Duration-cfg.ProfileFor, 0) / 2):
 				}
-				if err := saveProfile(sctx, "http://"+st.HTTPAddr, cfg.ProfileFor, res.Profile); err != nil {
+				if err := saveProfile(sctx, "http://"+st.OpsAddr, cfg.ProfileFor, res.Profile); err != nil {
 					fmt.Fprintln(progress, "profile:", err)
 					res.Profile = ""
 				}

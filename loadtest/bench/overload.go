@@ -61,7 +61,7 @@ func Overload(ctx context.Context, o CompareOptions, limit, factor float64, conn
 	if err != nil {
 		return r, fmt.Errorf("overload load: %w", err)
 	}
-	fams, err := scrape(ctx, "http://"+s.httpAddr+"/metrics")
+	fams, err := scrape(ctx, "http://"+s.opsAddr+"/metrics")
 	if err != nil {
 		return r, err
 	}

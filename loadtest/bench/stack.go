@@ -40,6 +40,7 @@ type Stack struct {
 
 	// Set by StartApp.
 	GRPCAddr, HTTPAddr, APIAddr, NATSURL string
+	OpsAddr                              string // /metrics and /debug/pprof/
 	app                                  *exec.Cmd
 	appDone                              chan error
 	nc                                   *nats.Conn
@@ -76,7 +77,7 @@ func (st *Stack) OpenStore(ctx context.Context, db string, conns int) (*chstore.
 // StartApp runs `bin run` against ClickHouse database db with an embedded
 // NATS, and waits until the gateway and the API are ready.
 func (st *Stack) StartApp(ctx context.Context, bin, db string, extra []string) error {
-	ports := make([]int, 4)
+	ports := make([]int, 5)
 	for i := range ports {
 		p, err := localstack.FreePort()
 		if err != nil {
@@ -87,11 +88,12 @@ func (st *Stack) StartApp(ctx context.Context, bin, db string, extra []string) e
 	hp := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 	st.GRPCAddr, st.HTTPAddr, st.APIAddr = hp(ports[0]), hp(ports[1]), hp(ports[2])
 	st.NATSURL = "nats://" + hp(ports[3])
+	st.OpsAddr = hp(ports[4])
 	args := append([]string{"run",
 		"--log-level", "warn",
 		"--clickhouse-addr", st.CH.Addr(), "--clickhouse-database", db,
 		"--nats-store-dir", filepath.Join(st.Dir, "nats"), "--nats-host", "127.0.0.1", "--nats-port", strconv.Itoa(ports[3]),
-		"--grpc-addr", st.GRPCAddr, "--http-addr", st.HTTPAddr, "--api-addr", st.APIAddr,
+		"--grpc-addr", st.GRPCAddr, "--http-addr", st.HTTPAddr, "--api-addr", st.APIAddr, "--ops-addr", st.OpsAddr,
 		"--dev-api-key", benchKey,
 	}, extra...)
 	logf, err := os.Create(filepath.Join(st.Dir, "aftertrace.log"))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -210,6 +211,11 @@ func replayFile(ctx context.Context, cfg Config, f File, services map[string]boo
 		}
 		rejected, err := conv.flush(ctx, s)
 		if err != nil {
+			if strings.Contains(err.Error(), "older than") {
+				// Datasets keep their original times; the gateway takes
+				// records back to the tenant's longest retention only.
+				return fmt.Errorf("%s: %w (start the server with a larger --ingest-max-age, e.g. 87600h, to replay old datasets)", f.Rel, err)
+			}
 			return fmt.Errorf("%s: %w", f.Rel, err)
 		}
 		stats.Rejected += rejected

@@ -33,7 +33,7 @@ func (a *App) buildCorrelator(ctx context.Context, js jetstream.JetStream, store
 	}
 	cfg := a.cfg.Correlator
 	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer || a.cfg.Roles.API {
-		cfg.OpsAddr = "" // the other services already serve /metrics for this process
+		cfg.OpsAddr = "" // the process's ops listener (or the writer's) serves /metrics
 	}
 	log := a.log.With("service", "correlator")
 	deps := correlator.Deps{

@@ -40,6 +40,7 @@ func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *te
 	cfg.Gateway.HTTPAddr = "127.0.0.1:0"
 	cfg.API.Addr = "127.0.0.1:0"
 	cfg.Writer.OpsAddr = ""
+	cfg.OpsAddr = "127.0.0.1:0"
 	cfg.Writer.FlushInterval = 100 * time.Millisecond
 	cfg.Writer.RetryMax = time.Second
 	cfg.ClickHouse.Addr = chAddr
@@ -48,6 +49,9 @@ func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *te
 	cfg.PostgresDSN = env.PostgresDSN
 	cfg.DevAPIKey = testKey
 	cfg.Correlator.Anomalies.Interval = 0 // no periodic anomaly incidents unless a test asks for them
+	// The shared fixtures date from 2018; e2e_timebounds_test.go tests the
+	// default window.
+	cfg.Gateway.TenantLimit.MaxAge = 20 * 365 * 24 * time.Hour
 	if opt.cfg != nil {
 		opt.cfg(&cfg)
 	}

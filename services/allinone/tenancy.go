@@ -43,6 +43,12 @@ func (a *App) openTenancy(ctx context.Context) (*tenancy, error) {
 	}
 	t.cache = authn.NewCached(store, a.cfg.AuthCache)
 	t.auth = t.cache
+	for _, c := range t.cache.Collectors() {
+		if err := a.deps.Registry.Register(c); err != nil {
+			t.close(ctx)
+			return nil, fmt.Errorf("tenancy: registering metrics: %w", err)
+		}
+	}
 	t.listener, err = store.ListenRevocations(ctx, a.log.With("component", "authn"))
 	if err != nil {
 		t.close(ctx)
@@ -104,10 +110,20 @@ func (t *tenancy) close(ctx context.Context) {
 }
 
 // revokingAdmin evicts a key from this process's cache as soon as it is
-// revoked here, without waiting for the notification.
+// revoked here, without waiting for the notification, and forgets that a
+// key created here was unknown (keys created by other processes work at
+// the latest authn.CacheConfig.NegativeTTL after a failed attempt).
 type revokingAdmin struct {
 	*pgstore.Store
 	cache *authn.Cached
+}
+
+func (r revokingAdmin) CreateKey(ctx context.Context, tenantID, description string) (pgstore.CreatedKey, error) {
+	k, err := r.Store.CreateKey(ctx, tenantID, description)
+	if err == nil {
+		r.cache.KeyCreated(k.Key)
+	}
+	return k, err
 }
 
 func (r revokingAdmin) RevokeKey(ctx context.Context, id string) (pgstore.APIKey, error) {

@@ -15,9 +15,14 @@ import (
 type Config struct {
 	// GRPCAddr is the OTLP/gRPC listen address (port 0 picks a free port).
 	GRPCAddr string
-	// HTTPAddr is the OTLP/HTTP listen address; it also serves /healthz,
-	// /readyz, /metrics and /debug/pprof/.
+	// HTTPAddr is the OTLP/HTTP listen address; it also answers /healthz
+	// and /readyz (/metrics and /debug/pprof/ are on the process's ops
+	// listener, not here).
 	HTTPAddr string
+	// GRPCMaxConnections caps the open OTLP/gRPC connections; connections
+	// over it are closed at once (and counted). Each connection carries at
+	// most MaxConcurrentRequests streams.
+	GRPCMaxConnections int
 	// MaxRequestBytes bounds one export request, both as received and after
 	// decompression.
 	MaxRequestBytes int64
@@ -41,9 +46,11 @@ type Config struct {
 	// hint instead of growing memory. At least MaxRequestBytes.
 	MaxInflightBytes int64
 	// TenantLimit is every tenant's default ingest rate limit (records/s
-	// and bytes/s token buckets; 0 is unlimited). Rows of the Postgres
-	// tenant_limits table override it per tenant. Over it, exports are
-	// answered 429 / RESOURCE_EXHAUSTED with a retry hint.
+	// and bytes/s token buckets; 0 is unlimited) and window of record
+	// times (older than MaxAge, else the longest retention, or more than
+	// MaxFuture ahead: rejected through OTLP partial success). Rows of the
+	// Postgres tenant_limits table override it per tenant. Over the rate,
+	// exports are answered 429 / RESOURCE_EXHAUSTED with a retry hint.
 	TenantLimit limits.Limit
 	// TenantLimitsRefresh is how often the per-tenant overrides are re-read.
 	TenantLimitsRefresh time.Duration
@@ -58,6 +65,7 @@ func DefaultConfig() Config {
 	return Config{
 		GRPCAddr:              "127.0.0.1:4317",
 		HTTPAddr:              "127.0.0.1:4318",
+		GRPCMaxConnections:    1024,
 		MaxRequestBytes:       16 << 20,
 		MaxConcurrentRequests: 64,
 		PublishTimeout:        10 * time.Second,
@@ -68,6 +76,8 @@ func DefaultConfig() Config {
 			RecordsBurst:     200_000,
 			BytesPerSecond:   64 << 20,
 			BytesBurst:       128 << 20,
+			MaxFuture:        time.Hour,
+			Retention:        30 * 24 * time.Hour,
 		},
 		TenantLimitsRefresh: 30 * time.Second,
 	}
@@ -94,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > math.MaxInt32 {
 		errs = append(errs, fmt.Errorf("gateway: MaxRequestBytes must be in 1..%d, got %d", math.MaxInt32, c.MaxRequestBytes))
+	}
+	if c.GRPCMaxConnections <= 0 {
+		errs = append(errs, fmt.Errorf("gateway: GRPCMaxConnections must be positive, got %d", c.GRPCMaxConnections))
 	}
 	if c.MaxConcurrentRequests <= 0 || c.MaxConcurrentRequests > math.MaxInt32 {
 		errs = append(errs, fmt.Errorf("gateway: MaxConcurrentRequests must be positive, got %d", c.MaxConcurrentRequests))

@@ -93,6 +93,13 @@ func falcoHandler(s *Service) http.Handler {
 			x.reject(falcoReason(msg), apperr.New(apperr.KindInvalid, "invalid Falco alert body: %s", msg))
 			return
 		}
+		var rj rejects
+		evs = filterEvents(evs, s.recordWindow(tenant.ID, time.Now()), &rj)
+		rj.count(s.metrics.rejectedRecords, falcoSignal)
+		if len(evs) == 0 {
+			x.reject(rj.reason(), apperr.New(apperr.KindInvalid, "%s", rj.message("alert")))
+			return
+		}
 		if err := s.allowTenant(tenant.ID, len(evs), size); err != nil {
 			x.reject(reasonRateLimited, err)
 			return
@@ -105,13 +112,30 @@ func falcoHandler(s *Service) http.Handler {
 			return
 		}
 		s.metrics.records.WithLabelValues(falcoSignal).Add(float64(len(evs)))
-		resp, _ := json.Marshal(map[string]int{"accepted": len(evs)})
+		answer := map[string]any{"accepted": len(evs)}
+		if rj.n > 0 {
+			answer["rejected"], answer["message"] = rj.n, rj.message("alert")
+		}
+		resp, _ := json.Marshal(answer)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(resp)
 		s.metrics.requests.WithLabelValues(falcoSignal, transportHTTP, "200").Inc()
-		s.logAccepted(r.Context(), falcoSignal, transportHTTP, tenant.ID, exported{accepted: len(evs)}, size, start)
+		s.logAccepted(r.Context(), falcoSignal, transportHTTP, tenant.ID, exported{accepted: len(evs), rejected: rj.n, msg: rj.message("alert")}, size, start)
 	})
+}
+
+// filterEvents keeps the events whose time is inside w, in place.
+func filterEvents(evs []events.Event, w window, rj *rejects) []events.Event {
+	kept := evs[:0]
+	for i, ev := range evs {
+		if reason, problem := w.check(ev.TimeUnixNano); reason != "" {
+			rj.add(reason, 1, "alerts["+strconv.Itoa(i)+"].time", problem)
+			continue
+		}
+		kept = append(kept, ev)
+	}
+	return kept
 }
 
 // Reasons a Falco body is rejected (values of the reason label).

@@ -11,7 +11,9 @@ import (
 // accepted must survive the bus encoding.
 func checkDecodedMetrics(t *testing.T, req pmetricotlp.ExportRequest) {
 	before := metricsSignal.records(req)
-	rejected, _, _ := metricsSignal.filter(req)
+	var rj rejects
+	metricsSignal.filter(req, fuzzWindow, &rj)
+	rejected := rj.n
 	if got := metricsSignal.records(req); got != before-rejected {
 		t.Fatalf("filter: %d points left of %d, %d rejected", got, before, rejected)
 	}

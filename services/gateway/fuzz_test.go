@@ -2,15 +2,26 @@ package gateway
 
 import (
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
+
+// fuzzWindow accepts record times from 2020 to 2030, so fuzzed times
+// land on both sides.
+var fuzzWindow = window{
+	lo: uint64(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()), loTime: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+	hi: uint64(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()), hiTime: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
+	age: 24 * time.Hour, future: time.Hour,
+}
 
 // checkDecoded exercises everything the gateway does with a decoded
 // request before publishing it; none of it may panic.
 func checkDecoded(t *testing.T, req ptraceotlp.ExportRequest) {
 	before := tracesSignal.records(req)
-	rejected, _, _ := tracesSignal.filter(req)
+	var rj rejects
+	tracesSignal.filter(req, fuzzWindow, &rj)
+	rejected := rj.n
 	if got := tracesSignal.records(req); got != before-rejected {
 		t.Fatalf("filter rejected %d of %d records but %d remain", rejected, before, got)
 	}

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed OTLP/gRPC
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/authn"
@@ -148,17 +149,22 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes)),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentRequests)),
+		grpc.InTapHandle(s.grpcTap), // the key is checked before a stream exists: see grpcTap
+		grpc.MaxHeaderListSize(grpcMaxHeaderBytes),
+		grpc.ConnectionTimeout(readHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 		grpc.StatsHandler(&grpcStats{s: s}),
 		grpc.ForceServerCodecV2(newRawCodec()), // the gateway decodes OTLP itself: see rawMessage
 		grpc.WaitForHandlers(true),             // Stop waits for handlers too: no export outlives Run
 	}
+	grpcOpts = append(grpcOpts, grpcFlowControl()...) // fixed windows
 	if tlsCfg != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
 	s.grpcSrv = grpc.NewServer(grpcOpts...)
 
 	mux := http.NewServeMux()
-	ops.Register(mux, s.reg, &s.ready)
+	ops.RegisterHealth(mux, &s.ready) // /metrics and /debug/pprof/ are on the process's ops listener
 	s.registerSignals(mux)
 
 	s.httpSrv = &http.Server{
@@ -168,13 +174,20 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
-		TLSConfig:         tlsCfg,
+		// Every request knows its client's address, for authenticate.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return authn.WithSource(ctx, c.RemoteAddr().String())
+		},
+		TLSConfig: tlsCfg,
 	}
 
 	if s.grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		s.abortNew()
 		return nil, fmt.Errorf("gateway: listening for OTLP/gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
+	s.grpcLn = limitConnections(s.grpcLn, cfg.GRPCMaxConnections, func() {
+		s.metrics.connRejected.WithLabelValues(transportGRPC, reasonTooManyConnections).Inc()
+	})
 	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		_ = s.grpcLn.Close()
 		s.abortNew()
@@ -207,8 +220,12 @@ func (s *Service) abortNew() {
 // GRPCAddr is the bound OTLP/gRPC address.
 func (s *Service) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
-// HTTPAddr is the bound OTLP/HTTP (and ops) address.
+// HTTPAddr is the bound OTLP/HTTP address (it also answers /healthz and
+// /readyz).
 func (s *Service) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// Ready reports whether /readyz answers ready.
+func (s *Service) Ready() bool { return s.ready.Ready() }
 
 // Run serves both transports until ctx is done, then reports not-ready,
 // waits DrainDelay, and drains both servers within ShutdownTimeout (after
@@ -357,7 +374,9 @@ func (g *gate) close() {
 	g.wg.Wait()
 }
 
-// authenticate resolves an API key; the reason is set when err is.
+// authenticate resolves an API key; the reason is set when err is. ctx
+// carries the client's address (authn.WithSource: ConnContext on HTTP,
+// grpcTap on gRPC) for the failed-attempt limit.
 func (s *Service) authenticate(ctx context.Context, key string) (authn.Tenant, string, error) {
 	t, err := s.auth.Authenticate(ctx, key)
 	switch {
@@ -367,6 +386,8 @@ func (s *Service) authenticate(ctx context.Context, key string) (authn.Tenant, s
 		return t, "", nil
 	case apperr.KindOf(err) == apperr.KindUnauthenticated:
 		return t, reasonUnauthenticated, err
+	case apperr.KindOf(err) == apperr.KindRateLimited: // the source address failed too often
+		return t, reasonAuthRateLimited, err
 	default:
 		return t, reasonAuthFailed, err
 	}
@@ -389,10 +410,11 @@ type exported struct {
 // what was accepted, or a reject reason and an error; a request whose
 // every record is invalid is rejected as a whole.
 func receive[R any](ctx context.Context, s *Service, sig *signal[R], tenantID string, body []byte, enc encoding, size int) (exported, string, error) {
+	win := s.recordWindow(tenantID, time.Now())
 	if ep, ok := s.pub.(encodedPublisher); ok && enc == encProto && sig.scan != nil {
-		if n, ok := sig.scan(body); ok {
-			return publishAccepted(ctx, s, sig, tenantID, exported{accepted: n}, size, func(ctx context.Context) error {
-				return publishEncoded(ctx, ep, s.pub, sig, tenantID, body, n)
+		if sc, ok := sig.scan(body); ok && win.covers(sc.MinTime, sc.MaxTime) {
+			return publishAccepted(ctx, s, sig, tenantID, exported{accepted: sc.Records}, size, func(ctx context.Context) error {
+				return publishEncoded(ctx, ep, s.pub, sig, tenantID, body, sc.Records)
 			})
 		}
 	}
@@ -400,15 +422,12 @@ func receive[R any](ctx context.Context, s *Service, sig *signal[R], tenantID st
 	if err != nil {
 		return exported{}, reason, err
 	}
-	var res exported
-	var rejectReason string
-	res.rejected, rejectReason, res.msg = sig.filter(req)
-	if res.rejected > 0 {
-		s.metrics.rejectedRecords.WithLabelValues(sig.name, rejectReason).Add(float64(res.rejected))
-	}
-	res.accepted = sig.records(req)
+	var rj rejects
+	sig.filter(req, win, &rj)
+	rj.count(s.metrics.rejectedRecords, sig.name)
+	res := exported{accepted: sig.records(req), rejected: rj.n, msg: rj.message(sig.unit)}
 	if res.accepted == 0 && res.rejected > 0 {
-		return exported{}, rejectReason, apperr.New(apperr.KindInvalid, "%s", res.msg)
+		return exported{}, rj.reason(), apperr.New(apperr.KindInvalid, "%s", res.msg)
 	}
 	return publishAccepted(ctx, s, sig, tenantID, res, size, func(ctx context.Context) error {
 		return sig.publish(ctx, s.pub, tenantID, req)

@@ -19,6 +19,7 @@ const (
 	reasonBadContentType   = "bad_content_type"   // unsupported Content-Type
 	reasonBadEncoding      = "bad_encoding"       // unsupported Content-Encoding or corrupt gzip
 	reasonUnauthenticated  = "unauthenticated"    // missing or unknown API key
+	reasonAuthRateLimited  = "auth_rate_limited"  // the client's address failed to authenticate too often
 	reasonAuthFailed       = "auth_failed"        // the authenticator itself failed
 	reasonOverloaded       = "overloaded"         // over MaxConcurrentRequests, or shutting down
 	reasonTooLarge         = "too_large"          // over MaxRequestBytes (raw or decompressed)
@@ -29,7 +30,13 @@ const (
 	reasonPublishFailed    = "publish_failed"     // the bus failed for another reason
 	reasonRateLimited      = "rate_limited"       // over the tenant's records/s or bytes/s limit
 	reasonInflightBytes    = "overloaded"         // over MaxInflightBytes (same label as reasonOverloaded)
+	reasonTooOld           = "too_old"            // record time before the tenant's window (its longest retention)
+	reasonTooNew           = "too_far_future"     // record time after the tenant's window (--ingest-max-future)
 )
+
+// reasonTooManyConnections labels aftertrace_gateway_connections_rejected_total:
+// a connection over GRPCMaxConnections.
+const reasonTooManyConnections = "too_many_connections"
 
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -40,6 +47,7 @@ type metrics struct {
 	rejectedRecords *prometheus.CounterVec // records dropped from accepted requests, or of rejected ones
 	tenantRejected  *prometheus.CounterVec // requests refused by a tenant limit
 	inflightBytes   prometheus.Gauge
+	connRejected    *prometheus.CounterVec // connections closed unserved
 }
 
 func newMetrics() *metrics {
@@ -73,12 +81,16 @@ func newMetrics() *metrics {
 			Name: "aftertrace_gateway_inflight_bytes",
 			Help: "Bytes of export requests being decoded and published (bounded by MaxInflightBytes).",
 		}),
+		connRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_connections_rejected_total",
+			Help: "Connections closed before being served, by transport and reason (too_many_connections).",
+		}, []string{"transport", "reason"}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.rejected, m.records, m.bytes,
-		m.rejectedRecords, m.tenantRejected, m.inflightBytes}
+		m.rejectedRecords, m.tenantRejected, m.inflightBytes, m.connRejected}
 }
 
 // register adds the collectors to reg, all or none.

@@ -52,10 +52,13 @@ type signal[R any] struct {
 	unmarshalProto func(R, []byte) error
 	unmarshalJSON  func(R, []byte) error
 	// filter removes, in place, the records that fail checks pdata does not
-	// make (e.g. all-zero ids) and reports how many it removed, the reject
-	// reason (a metrics label, e.g. reasonInvalidID) and a message naming
-	// the first offending field. The rest is accepted: OTLP partial success.
-	filter func(R) (rejected int, reason, msg string)
+	// make (e.g. all-zero ids) or whose time is outside the tenant's window,
+	// and tallies them by reason (a metrics label, e.g. reasonInvalidID)
+	// with the first offending field. The rest is accepted: OTLP partial
+	// success.
+	filter func(R, window, *rejects)
+	// unit names one record in messages: "span".
+	unit string
 	// records counts the signal's records (spans, log records, points).
 	records func(R) int
 	// protoSize is the request's encoded protobuf size, for the size metric.
@@ -63,11 +66,11 @@ type signal[R any] struct {
 	// publish hands the request to the bus; nil only once it acknowledged.
 	publish func(ctx context.Context, p Publisher, tenantID string, req R) error
 	// scan, when set, vouches for a protobuf body without decoding it: it
-	// reports the records of a request that pdata decodes without error,
-	// that filter leaves whole and that publish would store unchanged.
-	// Such a body is published under encoded as the bytes received; see
-	// receive.
-	scan    func([]byte) (int, bool)
+	// reports the records (and their time range) of a request that pdata
+	// decodes without error, that filter leaves whole if the times are in
+	// the window, and that publish would store unchanged. Such a body is
+	// published under encoded as the bytes received; see receive.
+	scan    func([]byte) (otlpconv.Scanned, bool)
 	encoded bus.Signal
 	// response encodes the signal's export response: empty on full success,
 	// with partial_success {rejected_<records>, error_message} when rejected
@@ -83,6 +86,7 @@ var tracesSignal = signal[ptraceotlp.ExportRequest]{
 	unmarshalProto: ptraceotlp.ExportRequest.UnmarshalProto,
 	unmarshalJSON:  ptraceotlp.ExportRequest.UnmarshalJSON,
 	filter:         filterTraces,
+	unit:           "span",
 	records:        func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
 	protoSize: func(r ptraceotlp.ExportRequest) int {
 		return (&ptrace.ProtoMarshaler{}).TracesSize(r.Traces())
@@ -148,11 +152,10 @@ func isIDError(msg string) bool {
 }
 
 // filterTraces removes the spans the OTLP spec forbids but pdata lets
-// through: all-zero trace or span ids, on the span or on one of its links.
-// The message names the first offending field (by its index in the request
-// as received) and says how many spans were rejected.
-func filterTraces(req ptraceotlp.ExportRequest) (int, string, string) {
-	rejected, first := 0, ""
+// through — all-zero trace or span ids, on the span or on one of its
+// links — and spans that start outside w. The tally names the first
+// offending field by its index in the request as received.
+func filterTraces(req ptraceotlp.ExportRequest, w window, rj *rejects) {
 	rss := req.Traces().ResourceSpans()
 	for i := range rss.Len() {
 		sss := rss.At(i).ScopeSpans()
@@ -160,23 +163,19 @@ func filterTraces(req ptraceotlp.ExportRequest) (int, string, string) {
 			k := -1
 			sss.At(j).Spans().RemoveIf(func(sp ptrace.Span) bool {
 				k++
-				field, problem := spanIDProblem(sp)
-				if field == "" {
-					return false
+				reason, field, problem := reasonInvalidID, "", ""
+				if field, problem = spanIDProblem(sp); field == "" {
+					if reason, problem = w.check(uint64(sp.StartTimestamp())); reason == "" {
+						return false
+					}
+					field = ".startTimeUnixNano"
 				}
-				rejected++
-				if first == "" {
-					first = "resourceSpans[" + strconv.Itoa(i) + "].scopeSpans[" + strconv.Itoa(j) +
-						"].spans[" + strconv.Itoa(k) + "]" + field + ": " + problem
-				}
+				rj.add(reason, 1, "resourceSpans["+strconv.Itoa(i)+"].scopeSpans["+strconv.Itoa(j)+
+					"].spans["+strconv.Itoa(k)+"]"+field, problem)
 				return true
 			})
 		}
 	}
-	if rejected == 0 {
-		return 0, "", ""
-	}
-	return rejected, reasonInvalidID, "rejected " + strconv.Itoa(rejected) + " span(s) with invalid ids; first: " + first
 }
 
 const (

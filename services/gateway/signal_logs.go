@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -13,7 +14,7 @@ import (
 )
 
 // logsSignal is OTLP logs. pdata already checks id lengths; trace and span
-// ids may be empty on a log record, so nothing is filtered.
+// ids may be empty on a log record, so only times are filtered.
 var logsSignal = signal[plogotlp.ExportRequest]{
 	name:           "logs",
 	httpPath:       "/v1/logs",
@@ -21,7 +22,8 @@ var logsSignal = signal[plogotlp.ExportRequest]{
 	newRequest:     plogotlp.NewExportRequest,
 	unmarshalProto: plogotlp.ExportRequest.UnmarshalProto,
 	unmarshalJSON:  plogotlp.ExportRequest.UnmarshalJSON,
-	filter:         func(plogotlp.ExportRequest) (int, string, string) { return 0, "", "" },
+	filter:         filterLogs,
+	unit:           "log record",
 	records:        func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() },
 	protoSize: func(r plogotlp.ExportRequest) int {
 		return (&plog.ProtoMarshaler{}).LogsSize(r.Logs())
@@ -44,6 +46,35 @@ var logsSignal = signal[plogotlp.ExportRequest]{
 		}
 		return resp.MarshalProto()
 	},
+}
+
+// filterLogs removes log records whose time (else observed time) is
+// outside w; records with neither are stamped now by publish.
+func filterLogs(req plogotlp.ExportRequest, w window, rj *rejects) {
+	rls := req.Logs().ResourceLogs()
+	for i := range rls.Len() {
+		sls := rls.At(i).ScopeLogs()
+		for j := range sls.Len() {
+			k := -1
+			sls.At(j).LogRecords().RemoveIf(func(r plog.LogRecord) bool {
+				k++
+				t, field := r.Timestamp(), ".timeUnixNano"
+				if t == 0 {
+					t, field = r.ObservedTimestamp(), ".observedTimeUnixNano"
+				}
+				if t == 0 {
+					return false
+				}
+				reason, problem := w.check(uint64(t))
+				if reason == "" {
+					return false
+				}
+				rj.add(reason, 1, "resourceLogs["+strconv.Itoa(i)+"].scopeLogs["+strconv.Itoa(j)+
+					"].logRecords["+strconv.Itoa(k)+"]"+field, problem)
+				return true
+			})
+		}
+	}
 }
 
 // stampObserved sets the observed time of records that have neither time

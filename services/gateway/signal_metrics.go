@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
@@ -20,6 +21,7 @@ var metricsSignal = signal[pmetricotlp.ExportRequest]{
 	unmarshalProto: pmetricotlp.ExportRequest.UnmarshalProto,
 	unmarshalJSON:  pmetricotlp.ExportRequest.UnmarshalJSON,
 	filter:         filterMetrics,
+	unit:           "data point",
 	records:        func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() },
 	protoSize: func(r pmetricotlp.ExportRequest) int {
 		return (&pmetric.ProtoMarshaler{}).MetricsSize(r.Metrics())
@@ -40,10 +42,9 @@ var metricsSignal = signal[pmetricotlp.ExportRequest]{
 	},
 }
 
-// filterMetrics removes metrics without a name; their data points count
-// as rejected.
-func filterMetrics(req pmetricotlp.ExportRequest) (int, string, string) {
-	rejected, first := 0, ""
+// filterMetrics removes metrics without a name (their data points count
+// as rejected) and data points whose time is outside w.
+func filterMetrics(req pmetricotlp.ExportRequest, w window, rj *rejects) {
 	rms := req.Metrics().ResourceMetrics()
 	for i := range rms.Len() {
 		sms := rms.At(i).ScopeMetrics()
@@ -51,22 +52,44 @@ func filterMetrics(req pmetricotlp.ExportRequest) (int, string, string) {
 			k := -1
 			sms.At(j).Metrics().RemoveIf(func(m pmetric.Metric) bool {
 				k++
-				if m.Name() != "" {
-					return false
+				path := func() string {
+					return "resourceMetrics[" + strconv.Itoa(i) + "].scopeMetrics[" + strconv.Itoa(j) + "].metrics[" + strconv.Itoa(k) + "]"
 				}
-				rejected += metricPoints(m)
-				if first == "" {
-					first = "resourceMetrics[" + strconv.Itoa(i) + "].scopeMetrics[" + strconv.Itoa(j) +
-						"].metrics[" + strconv.Itoa(k) + "].name: must not be empty"
+				if m.Name() == "" {
+					rj.add(reasonMalformed, metricPoints(m), path()+".name", "must not be empty")
+					return true
 				}
-				return true
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					dropPoints(m.Gauge().DataPoints().RemoveIf, w, rj, path)
+				case pmetric.MetricTypeSum:
+					dropPoints(m.Sum().DataPoints().RemoveIf, w, rj, path)
+				case pmetric.MetricTypeHistogram:
+					dropPoints(m.Histogram().DataPoints().RemoveIf, w, rj, path)
+				case pmetric.MetricTypeExponentialHistogram:
+					dropPoints(m.ExponentialHistogram().DataPoints().RemoveIf, w, rj, path)
+				case pmetric.MetricTypeSummary:
+					dropPoints(m.Summary().DataPoints().RemoveIf, w, rj, path)
+				}
+				return false
 			})
 		}
 	}
-	if first == "" {
-		return 0, "", ""
-	}
-	return rejected, reasonMalformed, "rejected " + strconv.Itoa(rejected) + " data point(s) of metrics without a name; first: " + first
+}
+
+// dropPoints removes, through a data point slice's RemoveIf, the points
+// whose time is outside w.
+func dropPoints[P interface{ Timestamp() pcommon.Timestamp }](removeIf func(func(P) bool), w window, rj *rejects, path func() string) {
+	k := -1
+	removeIf(func(p P) bool {
+		k++
+		reason, problem := w.check(uint64(p.Timestamp()))
+		if reason == "" {
+			return false
+		}
+		rj.add(reason, 1, path()+".dataPoints["+strconv.Itoa(k)+"].timeUnixNano", problem)
+		return true
+	})
 }
 
 // metricPoints counts the data points of one metric.
