@@ -21,6 +21,12 @@ type Config struct {
 	DialTimeout  time.Duration //
 	MaxOpenConns int           //
 	QueryTimeout time.Duration // upper bound for API reads (client ctx and server max_execution_time)
+	// MaxExecutionTime, if positive, is sent as ClickHouse
+	// max_execution_time (whole seconds, at least 1) with every read, also
+	// with those whose ctx has no deadline (RCA) or one too short for
+	// clickhouse-go to send it (≤ 1 s). 0: only what the ctx deadline
+	// implies (clickhouse-go sends deadline + 5 s when over 1 s).
+	MaxExecutionTime time.Duration
 	// MaxRowsToRead bounds the rows one read may scan (ClickHouse
 	// max_rows_to_read); over it a read fails with apperr KindTooLarge.
 	// 0: unlimited.

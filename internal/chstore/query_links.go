@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/aftertrace/aftertrace/internal/events"
@@ -49,6 +50,98 @@ func (s *Store) LinksOfEvent(ctx context.Context, tenantID string, eventID event
 		return nil, readErr(ctx, "links of event: read", err)
 	}
 	return out, nil
+}
+
+// eventsLinksSQL reads the links of a batch of events in one query: each
+// (event, trace) once (the latest link row wins), at most ? per event by
+// trace start, at most ? in all. The ids are bound as one array of hex
+// strings; the IN subquery lets the primary key (tenant_id, event_id, ...)
+// pick the granules.
+const eventsLinksSQL = `SELECT eid, tid, event_time_unix_nano, trace_start_unix_nano, trace_duration_ns,
+    match_kind, span_count, root_service, root_name, failed, business_transaction,
+    business_key_names, business_key_values, linked_at_unix_nano, retention_class
+FROM (
+    SELECT lower(hex(event_id)) AS eid, lower(hex(trace_id)) AS tid, event_time_unix_nano, trace_start_unix_nano,
+        trace_duration_ns, match_kind, span_count, root_service, root_name, failed, business_transaction,
+        business_key_names, business_key_values, linked_at_unix_nano, retention_class
+    FROM event_links
+    WHERE tenant_id = ? AND event_id IN (SELECT toFixedString(unhex(arrayJoin(?)), 16))
+    ORDER BY eid, trace_start_unix_nano, tid, linked_at_unix_nano DESC
+    LIMIT 1 BY event_id, trace_id
+)
+ORDER BY eid, trace_start_unix_nano, tid
+LIMIT ? BY eid
+LIMIT ?`
+
+// eventsLinksBatch is how many event ids one query of LinksOfEvents binds
+// (~35 bytes each in the SQL text, well under ClickHouse's 256 KiB
+// max_query_size).
+const eventsLinksBatch = 2000
+
+// LinksOfEvents is LinksOfEvent for many events in one query per
+// eventsLinksBatch ids (an incident's events: one query, not one per
+// event): the links of each event (each trace once, by trace start, at
+// most perEvent), at most total in all; truncated reports that total cut
+// the answer.
+func (s *Store) LinksOfEvents(ctx context.Context, tenantID string, ids []events.ID, perEvent, total int) (links map[events.ID][]EventLink, truncated bool, err error) {
+	ctx, cancel := s.readCtx(ctx)
+	defer cancel()
+	links = map[events.ID][]EventLink{}
+	hexIDs := make([]string, 0, len(ids))
+	seen := make(map[events.ID]bool, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			hexIDs = append(hexIDs, id.String())
+		}
+	}
+	budget := total
+	for len(hexIDs) > 0 && !truncated {
+		batch := hexIDs[:min(len(hexIDs), eventsLinksBatch)]
+		hexIDs = hexIDs[len(batch):]
+		n, more, err := s.linksOfEventsBatch(ctx, tenantID, batch, perEvent, budget, links)
+		if err != nil {
+			return nil, false, err
+		}
+		budget -= n
+		truncated = more
+	}
+	return links, truncated, nil
+}
+
+// linksOfEventsBatch adds the links of ids (hex) to into, at most budget;
+// more reports that there were more.
+func (s *Store) linksOfEventsBatch(ctx context.Context, tenantID string, ids []string, perEvent, budget int, into map[events.ID][]EventLink) (n int, more bool, err error) {
+	rows, err := s.conn.Query(ctx, eventsLinksSQL, tenantID, ids, uint64(max(perEvent, 0)), uint64(max(budget, 0))+1)
+	if err != nil {
+		return 0, false, readErr(ctx, "links of events", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if n == budget {
+			return n, true, nil
+		}
+		l := EventLink{TenantID: tenantID}
+		var (
+			eid, tid string
+			failed   uint8
+		)
+		if err := rows.Scan(&eid, &tid, &l.EventTimeNs, &l.TraceStartNs, &l.TraceDurationNs, &l.MatchKind, &l.SpanCount,
+			&l.RootService, &l.RootName, &failed, &l.BusinessTransaction, &l.BusinessKeyNames, &l.BusinessKeyValues,
+			&l.LinkedAtNs, &l.Class); err != nil {
+			return n, false, readErr(ctx, "links of events: scan", err)
+		}
+		if err := errors.Join(decodeHexID(l.EventID[:], eid), decodeHexID(l.TraceID[:], tid)); err != nil {
+			return n, false, fmt.Errorf("links of events: %w", err)
+		}
+		l.Failed = failed == 1
+		into[l.EventID] = append(into[l.EventID], l)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, false, readErr(ctx, "links of events: read", err)
+	}
+	return n, false, nil
 }
 
 // TraceEvent is one event linked to a trace.

@@ -134,7 +134,8 @@ func (s *Store) readCtx(ctx context.Context) (context.Context, context.CancelFun
 }
 
 // readErr adds op as context to err and classifies it: a context that is
-// done (timeout or cancel) keeps its context error in the chain, a
+// done (timeout or cancel) keeps its context error in the chain (a timeout
+// as apperr KindTimeout), a
 // ClickHouse that cannot be reached becomes apperr KindUnavailable, anything
 // else stays unclassified (internal).
 func readErr(ctx context.Context, op string, err error) error {
@@ -145,12 +146,24 @@ func readErr(ctx context.Context, op string, err error) error {
 	switch {
 	case errors.As(err, &ae):
 		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return apperr.Wrap(apperr.KindTimeout, fmt.Errorf("%s: %w (%w)", op, ctx.Err(), err), queryTimeoutMsg)
+	case deadlinePassed(ctx):
+		// The driver's socket deadline (the ctx's) can fire just before
+		// the ctx reports it.
+		return apperr.Wrap(apperr.KindTimeout, fmt.Errorf("%s: %w (%w)", op, context.DeadlineExceeded, err), queryTimeoutMsg)
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w (%w)", op, ctx.Err(), err)
 	case unreachable(err):
 		return apperr.Unavailable(fmt.Errorf("%s: %w", op, err), "trace storage is unavailable, retry later", 0)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// deadlinePassed reports whether ctx has a deadline that is now past.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // unreachable reports connection-level failures (as opposed to a query the
@@ -274,11 +287,44 @@ FROM spans
 PREWHERE trace_id = unhex(?)
 WHERE tenant_id = ? AND timestamp BETWEEN toDateTime(?) AND toDateTime(?)
 ORDER BY start_time_unix_nano, span_id
-LIMIT 1 BY span_id`
+LIMIT 1 BY span_id
+LIMIT ?`
 
 // GetTrace returns every span of one trace of the tenant, each once, ordered
 // by start time. An unknown trace is an apperr KindNotFound.
 func (s *Store) GetTrace(ctx context.Context, tenantID string, traceID [16]byte) ([]Span, error) {
+	spans, _, err := s.GetTraceLimited(ctx, tenantID, traceID, 0)
+	return spans, err
+}
+
+// GetTraceLimited is GetTrace reading at most maxSpans spans (the first by
+// start time; 0: no bound) and telling whether the trace has more.
+func (s *Store) GetTraceLimited(ctx context.Context, tenantID string, traceID [16]byte, maxSpans int) (spans []Span, truncated bool, err error) {
+	spans, err = s.getTrace(ctx, tenantID, traceID, maxSpans)
+	if maxSpans > 0 && len(spans) > maxSpans {
+		return spans[:maxSpans], true, err
+	}
+	return spans, false, err
+}
+
+// TraceExists reports whether tenantID has a trace traceID (one read of
+// the trace-id lookup table).
+func (s *Store) TraceExists(ctx context.Context, tenantID string, traceID [16]byte) (bool, error) {
+	ctx, cancel := s.readCtx(ctx)
+	defer cancel()
+	var tr traceRange
+	if err := s.conn.QueryRow(ctx, traceRangeSQL, tenantID, hex.EncodeToString(traceID[:])).Scan(&tr.count, &tr.startNs, &tr.endNs); err != nil {
+		return false, readErr(ctx, "trace exists", err)
+	}
+	return tr.count > 0, nil
+}
+
+func (s *Store) getTrace(ctx context.Context, tenantID string, traceID [16]byte, maxSpans int) ([]Span, error) {
+	// One span more than asked tells whether the trace was cut.
+	limit := uint64(math.MaxInt64)
+	if maxSpans > 0 {
+		limit = uint64(maxSpans) + 1
+	}
 	ctx, cancel := s.readCtx(ctx)
 	defer cancel()
 	idHex := hex.EncodeToString(traceID[:])
@@ -297,7 +343,7 @@ func (s *Store) GetTrace(ctx context.Context, tenantID string, traceID [16]byte)
 	// only granules with this trace id read the wide columns (≈5× faster
 	// than filtering them all).
 	rows, err := s.conn.Query(ctx, traceSpansSQL, idHex, tenantID,
-		nsSeconds(tr.startNs, -1), nsSeconds(max(tr.endNs, tr.startNs), 1))
+		nsSeconds(tr.startNs, -1), nsSeconds(max(tr.endNs, tr.startNs), 1), limit)
 	if err != nil {
 		return nil, readErr(ctx, "get trace: spans", err)
 	}

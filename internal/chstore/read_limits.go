@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -18,9 +19,11 @@ import (
 // carries the read limits as ClickHouse settings and is shown to the
 // QueryObserver. Inserts (PrepareBatch) pass through untouched.
 //
-// The query timeout needs no setting here: with a ctx deadline (readCtx)
-// clickhouse-go itself sends max_execution_time, so the server stops the
-// query as well as the client.
+// The query timeout: with a ctx deadline over 1 s (readCtx) clickhouse-go
+// itself sends max_execution_time (deadline + 5 s), so the server stops the
+// query as well as the client; Config.MaxExecutionTime sends it with every
+// read, so reads without such a deadline (RCA, a tiny timeout) are bounded
+// on the server too.
 type readConn struct {
 	driver.Conn
 	settings clickhouse.Settings // nil: none
@@ -29,12 +32,24 @@ type readConn struct {
 
 func newReadConn(conn driver.Conn, cfg Config) *readConn {
 	c := &readConn{Conn: conn, observe: cfg.QueryObserver}
+	// Integer settings only: ClickHouse 18.16 speaks the old settings
+	// encoding, which has no strings.
 	if cfg.MaxRowsToRead > 0 {
-		// Integer settings only: ClickHouse 18.16 speaks the old settings
-		// encoding, which has no strings.
 		c.settings = clickhouse.Settings{"max_rows_to_read": int(min(cfg.MaxRowsToRead, 1<<62))}
 	}
+	if cfg.MaxExecutionTime > 0 {
+		if c.settings == nil {
+			c.settings = clickhouse.Settings{}
+		}
+		c.settings["max_execution_time"] = maxExecutionSeconds(cfg.MaxExecutionTime)
+	}
 	return c
+}
+
+// maxExecutionSeconds is d as ClickHouse max_execution_time: whole
+// seconds, rounded up, at least 1 (0 would mean no limit).
+func maxExecutionSeconds(d time.Duration) int {
+	return max(int((d+time.Second-1)/time.Second), 1)
 }
 
 // prepare adds the read settings to ctx (replacing any ClickHouse settings
@@ -86,10 +101,15 @@ func limitErr(op string, err error) error {
 		}
 		return apperr.Wrap(apperr.KindTooLarge, cause, msg+"; narrow the time range or add filters")
 	case chTimeoutExceeded:
-		return apperr.Wrap(apperr.KindTimeout, cause, "the query took longer than the query timeout; narrow the time range or add filters")
+		return apperr.Wrap(apperr.KindTimeout, cause, queryTimeoutMsg)
 	}
 	return nil
 }
+
+// queryTimeoutMsg is the public message of a read over the query timeout,
+// whether the server (max_execution_time) or the client (deadline) stopped
+// it.
+const queryTimeoutMsg = "the query took longer than the query timeout; narrow the time range or add filters"
 
 // maxRE finds the limit in ClickHouse's message "Limit for rows to read
 // exceeded: 1001 rows read (or to read), maximum: 1000".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/ops"
 	"github.com/aftertrace/aftertrace/internal/rca"
 	"github.com/aftertrace/aftertrace/internal/schema"
 	"github.com/aftertrace/aftertrace/internal/tlsconfig"
@@ -46,13 +48,21 @@ type App struct {
 	Correlator *correlator.Service
 
 	ret *retentionParts // retention classifier, API store and worker
-	rca *rca.Engine     // root causes for the API and the anomaly pass (one per process)
+	ops *ops.Server     // the process's /metrics and /debug/pprof/ (nil: none)
+	rca *rca.Engine     // root causes for the anomaly pass (the API has its own: reads)
+
+	chStore *chstore.Store // the writer's and correlator's ClickHouse (nil when neither runs)
+	reads   *apiReads      // the API's own ClickHouse pool and RCA engine (nil unless Roles.API)
 }
 
 // New validates cfg. Nothing starts until Run.
 func New(cfg Config, deps Deps) (*App, error) {
 	if cfg.TLS != (tlsconfig.Config{}) {
 		cfg.Gateway.TLS, cfg.API.TLS = cfg.TLS, cfg.TLS
+	}
+	// The gateway rejects records older than the longest retention.
+	if days := cfg.Retention.LongestDefaultDays(); days > 0 {
+		cfg.Gateway.TenantLimit.Retention = time.Duration(days) * 24 * time.Hour
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -115,15 +125,20 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 
 	var store *chstore.Store
-	if a.cfg.Roles.Writer || a.cfg.Roles.API || a.cfg.Roles.Correlator {
+	if a.cfg.Roles.Writer || a.cfg.Roles.Correlator {
 		store, err = chstore.Open(a.cfg.ClickHouse)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
+		a.chStore = store
 		a.rca = newRCA(store, a.log.With("service", "rca"))
 		defer a.rca.Close()
 	}
+	if a.reads, err = a.openAPIReads(); err != nil {
+		return err
+	}
+	defer a.reads.close()
 
 	ten, err := a.openTenancy(ctx)
 	if err != nil {
@@ -146,7 +161,19 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("correlator: %w", err)
 	}
 	defer closeCorr()
+	if err := a.listenOps(); err != nil {
+		a.closeBuilt()
+		if a.API != nil {
+			_ = a.API.Close()
+		}
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	if a.ops != nil {
+		serve, stop := a.serveOps(gctx)
+		g.Go(serve)
+		g.Go(stop)
+	}
 	if a.Gateway != nil {
 		g.Go(func() error { return a.Gateway.Run(gctx) })
 	}
@@ -194,7 +221,7 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 		}
 		wcfg := a.cfg.Writer
 		if a.cfg.Roles.Gateway || a.cfg.Roles.API {
-			wcfg.OpsAddr = "" // the other services already serve /metrics for this process
+			wcfg.OpsAddr = "" // the process's ops listener serves /metrics (OpsAddr)
 		}
 		a.Writer, err = writer.New(wcfg, writer.Deps{
 			Logger:   a.log.With("service", "writer"),
@@ -215,17 +242,17 @@ func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store,
 	if a.cfg.Roles.API {
 		a.API, err = api.New(a.cfg.API, api.Deps{
 			Logger:   a.log.With("service", "api"),
-			Store:    store,
+			Store:    a.reads.store,
 			Auth:     ten.auth,
 			Admin:    ten.admin(),
 			AdminKey: a.cfg.AdminAPIKey,
 			Registry: a.deps.Registry,
-			RCA:      a.rca,
+			RCA:      a.reads.rca,
 
 			IncidentRootCauses: ten.incidentRootCauses(),
 
-			Events:               store,
-			Correlations:         correlations(store),
+			Events:               a.reads.store,
+			Correlations:         correlations(a.reads.store),
 			BusinessTransactions: ten.businessTransactions(),
 			Incidents:            ten.incidents(),
 			IncidentRules:        ten.incidentRules(),
@@ -254,6 +281,9 @@ func (a *App) announce() {
 	}
 	if a.API != nil {
 		attrs = append(attrs, "api", a.API.Addr())
+	}
+	if a.ops != nil {
+		attrs = append(attrs, "ops", a.OpsAddr())
 	}
 	if a.Writer != nil && a.Writer.OpsAddr() != "" {
 		attrs = append(attrs, "writer_ops", a.Writer.OpsAddr())

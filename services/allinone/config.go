@@ -6,6 +6,7 @@ package allinone
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/aftertrace/aftertrace/internal/authn"
@@ -74,10 +75,23 @@ type Config struct {
 	// AdminAPIKey opens /admin/v1 on the API listener (tenants and keys;
 	// needs Postgres). Empty: the admin API is off (404).
 	AdminAPIKey string
-	// AuthCache bounds the cache of looked-up API keys (with Postgres).
+	// AuthCache bounds the cache of looked-up API keys, the lookups and the
+	// failed attempts per source address (with Postgres).
 	AuthCache authn.CacheConfig
 
+	// OpsAddr is the process's ops listener when it runs the gateway or the
+	// API: /healthz, /readyz, /metrics and /debug/pprof/, which the public
+	// OTLP and API listeners do not serve. Keep it on loopback or a private
+	// network: it has no authentication. Empty: no ops listener. (A writer
+	// or correlator run alone serves them on Writer.OpsAddr /
+	// Correlator.OpsAddr.)
+	OpsAddr string
+
 	ShutdownBudget time.Duration
+
+	// APIClickHouseMaxConns is the size of the API's own ClickHouse pool
+	// (apart from ClickHouse.MaxOpenConns, the writer's and correlator's).
+	APIClickHouseMaxConns int
 }
 
 // DefaultConfig returns the all-in-one defaults on loopback.
@@ -99,7 +113,10 @@ func DefaultConfig() Config {
 		Migrate:           true,
 		DevTenantID:       "dev",
 		AuthCache:         authn.DefaultCacheConfig(),
+		OpsAddr:           "127.0.0.1:9464",
 		ShutdownBudget:    15 * time.Second,
+
+		APIClickHouseMaxConns: defaultAPIClickHouseMaxConns,
 	}
 }
 
@@ -122,7 +139,7 @@ func (c Config) Validate() error {
 		errs = append(errs, c.Writer.Validate())
 	}
 	if c.Roles.API {
-		errs = append(errs, c.API.Validate())
+		errs = append(errs, c.API.Validate(), c.validateAPIReads())
 	}
 	if c.Roles.Writer || c.Roles.API || c.Roles.Correlator {
 		errs = append(errs, c.ClickHouse.Validate())
@@ -153,6 +170,14 @@ func (c Config) Validate() error {
 		}
 		if c.AdminAPIKey == c.DevAPIKey {
 			errs = append(errs, errors.New("admin api key: must differ from the dev api key"))
+		}
+	}
+	if c.Roles.Gateway || c.Roles.API {
+		errs = append(errs, c.AuthCache.Validate())
+		if c.OpsAddr != "" {
+			if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+				errs = append(errs, fmt.Errorf("ops addr %q is not host:port: %w", c.OpsAddr, err))
+			}
 		}
 	}
 	if c.DevTenantID == "" {

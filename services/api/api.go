@@ -26,9 +26,10 @@ import (
 
 // Store reads traces; implemented by *chstore.Store.
 type Store interface {
-	// GetTrace returns the spans of one trace, each once, by start time; an
-	// unknown trace is an apperr KindNotFound.
-	GetTrace(ctx context.Context, tenantID string, traceID [16]byte) ([]chstore.Span, error)
+	// GetTraceLimited returns the spans of one trace, each once, by start
+	// time, at most maxSpans, and whether the trace has more; an unknown
+	// trace is an apperr KindNotFound.
+	GetTraceLimited(ctx context.Context, tenantID string, traceID [16]byte, maxSpans int) ([]chstore.Span, bool, error)
 	// SearchTraces returns up to q.Limit summaries, newest first by trace
 	// start (ties by trace id, descending), after q.Cursor if set.
 	SearchTraces(ctx context.Context, q chstore.TraceQuery) ([]chstore.TraceSummary, error)
@@ -95,6 +96,7 @@ type Service struct {
 	store   Store
 	reg     *prometheus.Registry
 	metrics *metrics
+	slots   *tenantSlots // expensive reads in flight per tenant
 	ready   ops.Readiness
 	router  *chi.Mux
 
@@ -116,8 +118,7 @@ const (
 )
 
 // HTTP server timeouts: requests are small GETs; answers may take up to the
-// store's query timeout, so there is no write timeout (pprof profiles too
-// run for as long as asked).
+// store's query timeout, so there is no write timeout.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 30 * time.Second
@@ -156,6 +157,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		store:   deps.Store,
 		reg:     deps.Registry,
 		metrics: newMetrics(),
+		slots:   newTenantSlots(cfg.Reads.TenantExpensiveReads),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -196,10 +198,10 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNoRoute) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errMethod) })
 
-	ops.Register(chiHandle{r}, s.reg, &s.ready)
+	ops.RegisterHealth(chiHandle{r}, &s.ready) // /metrics and /debug/pprof/ are on the process's ops listener
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(authn.Middleware(deps.Auth))
+		r.Use(s.authenticate(deps.Auth), s.readDeadline, s.limitExpensive)
 		r.Get("/traces", s.serve(s.searchTraces))
 		r.Get("/traces/{traceId}", s.serve(s.getTrace))
 		r.Get("/services", s.serve(s.listServices))
@@ -222,7 +224,23 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 	return r
 }
 
-// chiHandle adapts a chi router to ops.Register, whose patterns follow
+// authenticate is authn.Middleware answering through fail, so refused
+// credentials are logged and counted (aftertrace_api_rejected_total:
+// unauthenticated, rate_limited, ...) like every other error.
+func (s *Service) authenticate(a authn.Authenticator) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, err := a.Authenticate(authn.WithSource(r.Context(), r.RemoteAddr), authn.BearerToken(r.Header.Get("Authorization")))
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(authn.WithTenant(r.Context(), t)))
+		})
+	}
+}
+
+// chiHandle adapts a chi router to ops.RegisterHealth, whose patterns follow
 // http.ServeMux: a trailing slash there matches the whole subtree.
 type chiHandle struct{ r chi.Router }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/authn"
@@ -86,17 +87,17 @@ func (f *fakeStore) enter(ctx context.Context, tenant string) error {
 	return err
 }
 
-func (f *fakeStore) GetTrace(ctx context.Context, tenantID string, traceID [16]byte) ([]chstore.Span, error) {
+func (f *fakeStore) GetTraceLimited(ctx context.Context, tenantID string, traceID [16]byte, _ int) ([]chstore.Span, bool, error) {
 	if err := f.enter(ctx, tenantID); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.traceID = traceID
 	if f.spans == nil {
-		return nil, apperr.New(apperr.KindNotFound, "trace %x not found", traceID)
+		return nil, false, apperr.New(apperr.KindNotFound, "trace %x not found", traceID)
 	}
-	return f.spans, nil
+	return f.spans, false, nil
 }
 
 func (f *fakeStore) SearchTraces(ctx context.Context, q chstore.TraceQuery) ([]chstore.TraceSummary, error) {
@@ -446,7 +447,7 @@ func TestSpanJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"traceId": "ab010000000000000000000000000000",
+		"traceId": "ab010000000000000000000000000000", "truncated": false,
 		"spans": []any{
 			map[string]any{
 				"traceId": "ab010000000000000000000000000000", "spanId": "cd02000000000000", "parentSpanId": "",
@@ -569,6 +570,9 @@ func TestAPIRoutesRequireCredential(t *testing.T) {
 	}
 }
 
+// The API listener answers the health routes without a credential, and
+// none of the ops routes: /metrics and /debug/pprof/ are on the process's
+// ops listener (services/allinone).
 func TestOpsRoutesNeedNoCredential(t *testing.T) {
 	h := newHarness(t, &fakeStore{})
 	for _, tc := range []struct {
@@ -577,9 +581,11 @@ func TestOpsRoutesNeedNoCredential(t *testing.T) {
 	}{
 		{"/healthz", 200},
 		{"/readyz", 503}, // Run was not called
-		{"/metrics", 200},
-		{"/debug/pprof/", 200},
-		{"/debug/pprof/goroutine?debug=1", 200},
+		{"/metrics", 404},
+		{"/debug/pprof/", 404},
+		{"/debug/pprof/goroutine?debug=1", 404},
+		{"/debug/pprof/cmdline", 404},
+		{"/debug/pprof/profile?seconds=1", 404},
 		{"/nope", 404},
 	} {
 		rec := h.do(t, "GET", tc.path, "")
@@ -639,7 +645,8 @@ func TestMetricsByRoutePattern(t *testing.T) {
 	h.get(t, "/api/v1/traces/"+strings.ToUpper(validID))
 	h.get(t, "/api/v1/traces/bad")
 	h.get(t, "/no/such/path/"+validID)
-	rec := h.do(t, "GET", "/metrics", "")
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
 		`aftertrace_api_request_duration_seconds_count{code="200",method="GET",route="/api/v1/traces/{traceId}"} 2`,

@@ -12,7 +12,8 @@ import (
 // Config configures the query API.
 type Config struct {
 	// Addr is the listen address (port 0 picks a free port). It serves the
-	// API and /healthz, /readyz, /metrics and /debug/pprof/.
+	// API and /healthz and /readyz (/metrics and /debug/pprof/ are on the
+	// process's ops listener, not here).
 	Addr string
 	// ShutdownTimeout bounds the graceful drain on shutdown; after it,
 	// remaining connections are closed and in-flight queries cancelled.
@@ -30,6 +31,8 @@ type Config struct {
 	// TLS, when its certificate is set, serves the API over TLS (and
 	// requires client certificates if its ClientCAFile is set).
 	TLS tlsconfig.Config
+	// Reads bounds what one request and one tenant may read (read_limits.go).
+	Reads ReadLimits
 }
 
 // DefaultConfig returns the configuration of a local API.
@@ -41,6 +44,7 @@ func DefaultConfig() Config {
 		MaxSearchWindow:     7 * 24 * time.Hour,
 		DefaultLimit:        20,
 		MaxLimit:            1000,
+		Reads:               DefaultReadLimits(),
 	}
 }
 
@@ -74,6 +78,7 @@ func (c Config) Validate() error {
 	} else if c.MaxLimit > 0 && c.DefaultLimit > c.MaxLimit {
 		errs = append(errs, fmt.Errorf("api: DefaultLimit %d exceeds MaxLimit %d", c.DefaultLimit, c.MaxLimit))
 	}
+	errs = append(errs, c.Reads.validate())
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("api: %w", err))
 	}

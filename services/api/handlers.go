@@ -37,6 +37,9 @@ var errMethod = apperr.New(apperr.KindMethodNotAllowed, "method not allowed on t
 type traceResponse struct {
 	TraceID string     `json:"traceId"`
 	Spans   []spanJSON `json:"spans"`
+	// Truncated: the trace has more than the configured most spans
+	// (Reads.MaxTraceSpans); Spans are its first by start time.
+	Truncated bool `json:"truncated"`
 }
 
 type spanJSON struct {
@@ -219,11 +222,11 @@ func (s *Service) getTrace(r *http.Request, tenantID string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	spans, err := s.store.GetTrace(r.Context(), tenantID, id)
+	spans, truncated, err := s.store.GetTraceLimited(r.Context(), tenantID, id, s.cfg.Reads.MaxTraceSpans)
 	if err != nil {
 		return nil, err
 	}
-	resp := traceResponse{TraceID: hex.EncodeToString(id[:]), Spans: make([]spanJSON, len(spans))}
+	resp := traceResponse{TraceID: hex.EncodeToString(id[:]), Spans: make([]spanJSON, len(spans)), Truncated: truncated}
 	for i := range spans {
 		resp.Spans[i] = toSpanJSON(&spans[i])
 	}

@@ -19,7 +19,12 @@ import (
 type Correlations interface {
 	GetEvent(ctx context.Context, tenantID string, id events.ID) (events.Event, error)
 	LinksOfEvent(ctx context.Context, tenantID string, eventID events.ID, limit int) ([]chstore.EventLink, error)
+	// LinksOfEvents is LinksOfEvent for many events in a bounded number
+	// of queries, at most perEvent per event and total in all.
+	LinksOfEvents(ctx context.Context, tenantID string, ids []events.ID, perEvent, total int) (map[events.ID][]chstore.EventLink, bool, error)
 	EventsOfTrace(ctx context.Context, tenantID string, traceID [16]byte, limit int) ([]chstore.TraceEvent, error)
+	// TraceExists tells an unknown trace (404) from one without events.
+	TraceExists(ctx context.Context, tenantID string, traceID [16]byte) (bool, error)
 }
 
 var _ Correlations = (*chstore.Store)(nil)
@@ -33,6 +38,10 @@ const (
 	maxTraceEvents    = 1000   // events listed per trace
 	maxIncidentTraces = 1000   // linked traces listed per incident
 )
+
+// maxIncidentLinks bounds the links read per incident (for its business
+// impact); over it linkedTracesTruncated is set.
+const maxIncidentLinks = 100_000
 
 // ---- JSON ----
 
@@ -256,6 +265,16 @@ func (h correlateHandlers) traceEvents(r *http.Request, tenantID string) (any, e
 	evs, err := h.c.EventsOfTrace(r.Context(), tenantID, tid, maxTraceEvents)
 	if err != nil {
 		return nil, err
+	}
+	if len(evs) == 0 {
+		// Another tenant's trace id (or none) is a 404, like GET /traces/{id}.
+		ok, err := h.c.TraceExists(r.Context(), tenantID, tid)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, apperr.New(apperr.KindNotFound, "trace %s not found", hex.EncodeToString(tid[:]))
+		}
 	}
 	resp := listResponse[traceEventJSON]{Items: make([]traceEventJSON, len(evs))}
 	for i, e := range evs {

@@ -247,17 +247,24 @@ func (h incidentHandlers) get(r *http.Request, tenantID string) (any, error) {
 	if h.links == nil {
 		return out, nil
 	}
+	// The links of all the events in one query (per few thousand events),
+	// not one per event.
+	ids := make([]events.ID, 0, len(evs))
+	for _, e := range evs {
+		if eid, err := events.ParseID(e.EventID); err == nil {
+			ids = append(ids, eid)
+		}
+	}
+	byEvent, cut, err := h.links.LinksOfEvents(ctx, tenantID, ids, maxLinkedTraces, maxIncidentLinks)
+	if err != nil {
+		return nil, err
+	}
+	out.LinkedTracesCut = cut
 	var all []chstore.EventLink
 	seenT := map[[16]byte]bool{}
-	for _, e := range evs {
-		eid, err := events.ParseID(e.EventID)
-		if err != nil {
-			continue
-		}
-		links, err := h.links.LinksOfEvent(ctx, tenantID, eid, maxLinkedTraces)
-		if err != nil {
-			return nil, err
-		}
+	for _, eid := range ids {
+		links := byEvent[eid]
+		delete(byEvent, eid) // an event listed twice counts once
 		all = append(all, links...)
 		for i := range links {
 			if seenT[links[i].TraceID] {

@@ -17,6 +17,10 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec
 	rejected *prometheus.CounterVec
+
+	// Expensive reads (read_limits.go), by route class.
+	expensiveRejected *prometheus.CounterVec
+	expensiveInFlight *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -30,23 +34,38 @@ func newMetrics() *metrics {
 			Name: "aftertrace_api_rejected_total",
 			Help: "API requests answered with an error, by reason (the error code: invalid_argument, too_large, timeout, unauthenticated, ...).",
 		}, []string{"reason"}),
+		expensiveRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_api_expensive_reads_rejected_total",
+			Help: "Expensive reads answered 429 because their tenant had its most expensive reads in flight, by route class (rca, search, timeline, bundle).",
+		}, []string{"class"}),
+		expensiveInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "aftertrace_api_expensive_reads_in_flight",
+			Help: "Expensive reads being answered (all tenants), by route class.",
+		}, []string{"class"}),
 	}
 }
 
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.duration, m.rejected, m.expensiveRejected, m.expensiveInFlight}
+}
+
 func (m *metrics) register(reg prometheus.Registerer) error {
-	if err := reg.Register(m.duration); err != nil {
-		return errors.Join(errors.New("api: registering metrics"), err)
-	}
-	if err := reg.Register(m.rejected); err != nil {
-		reg.Unregister(m.duration)
-		return errors.Join(errors.New("api: registering metrics"), err)
+	cs := m.collectors()
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return errors.Join(errors.New("api: registering metrics"), err)
+		}
 	}
 	return nil
 }
 
 func (m *metrics) unregister(reg prometheus.Registerer) {
-	reg.Unregister(m.duration)
-	reg.Unregister(m.rejected)
+	for _, c := range m.collectors() {
+		reg.Unregister(c)
+	}
 }
 
 // routeUnmatched labels requests no route matched, so that arbitrary paths

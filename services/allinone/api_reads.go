@@ -1,0 +1,73 @@
+package allinone
+
+import (
+	"fmt"
+
+	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/rca"
+)
+
+// defaultAPIClickHouseMaxConns is the default size of the API's own
+// ClickHouse pool.
+const defaultAPIClickHouseMaxConns = 8
+
+// apiReads are the API's own ClickHouse store (a pool apart from the
+// writer's and the correlator's, so heavy reads cannot starve inserts, nor
+// inserts the reads) and the root-cause engine reading through it.
+type apiReads struct {
+	store *chstore.Store
+	rca   *rca.Engine
+}
+
+// apiClickHouse is the configuration of the API's store: the ClickHouse
+// settings with the API's pool size and query timeout, which it also sends
+// as max_execution_time with every read.
+func (c Config) apiClickHouse() chstore.Config {
+	ch := c.ClickHouse
+	ch.MaxOpenConns = c.APIClickHouseMaxConns
+	ch.QueryTimeout = c.API.Reads.QueryTimeout
+	ch.MaxExecutionTime = c.API.Reads.QueryTimeout
+	return ch
+}
+
+func (c Config) validateAPIReads() error {
+	if c.Roles.API && c.APIClickHouseMaxConns <= 0 {
+		return fmt.Errorf("api clickhouse max conns: must be positive, got %d", c.APIClickHouseMaxConns)
+	}
+	return nil
+}
+
+// openAPIReads opens the API's store when the API runs (nil otherwise);
+// close releases it.
+func (a *App) openAPIReads() (*apiReads, error) {
+	if !a.cfg.Roles.API {
+		return nil, nil
+	}
+	store, err := chstore.Open(a.cfg.apiClickHouse())
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return &apiReads{store: store, rca: newRCA(store, a.log.With("service", "rca", "for", "api"))}, nil
+}
+
+// close stops the engine's background cache writes, then the pool.
+func (r *apiReads) close() {
+	if r == nil {
+		return
+	}
+	_ = r.rca.Close()
+	_ = r.store.Close()
+}
+
+// ClickHouse is the ClickHouse store of the writer and the correlator
+// (nil when neither runs).
+func (a *App) ClickHouse() *chstore.Store { return a.chStore }
+
+// APIClickHouse is the API's own ClickHouse store (nil unless the API
+// runs).
+func (a *App) APIClickHouse() *chstore.Store {
+	if a.reads == nil {
+		return nil
+	}
+	return a.reads.store
+}
