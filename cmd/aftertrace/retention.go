@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +44,9 @@ func bindRetention(fs *pflag.FlagSet, c *allinone.Config) {
 	}
 	fs.Uint64Var(&r.MaxBytes, "retention-max-bytes", r.MaxBytes, "disk guard: above this many bytes of telemetry, drop the oldest non-held partitions first (0: off)")
 	fs.DurationVar(&r.EnforceInterval, "retention-enforce-interval", r.EnforceInterval, "how often expired partitions are dropped (0: never, only by `aftertrace retention enforce`)")
+	fs.StringVar(&r.SpoolDir, "retention-bundle-spool-dir", r.SpoolDir, "where evidence bundles are built, one temp dir each, removed after (default: the system's temp dir)")
+	fs.Int64Var(&r.MaxBundleBytes, "retention-bundle-max-bytes", r.MaxBundleBytes, "cap on one evidence bundle's files (uncompressed); a bigger one fails with bundle_too_large")
+	fs.Int64Var(&r.MaxTenantBundleBytes, "retention-tenant-bundle-max-bytes", r.MaxTenantBundleBytes, "cap on one tenant's stored evidence archives; a bundle over it fails with tenant_quota_exceeded (0: no cap)")
 }
 
 func newRetentionCmd(logger func() (*slog.Logger, error), stdout io.Writer) *cobra.Command {
@@ -55,7 +60,7 @@ func newRetentionCmd(logger func() (*slog.Logger, error), stdout io.Writer) *cob
 	var dryRun bool
 	enforce := &cobra.Command{
 		Use:   "enforce [--as-of RFC3339] [--dry-run]",
-		Short: "Sync forensic holds, then drop every partition older than its retention class keeps (held data never)",
+		Short: "Sync forensic holds, then drop every partition older than its class keeps and delete rows past a shortened policy (held data never)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logger()
@@ -108,20 +113,35 @@ func enforceRetention(ctx context.Context, log *slog.Logger, out io.Writer, cfg 
 }
 
 func printReport(out io.Writer, rep retentionsvc.Report) {
-	verb := "dropped"
+	verb, del := "dropped", "deleted"
 	if rep.DryRun {
-		verb = "would drop"
+		verb, del = "would drop", "would delete"
 	}
 	fmt.Fprintf(out, "retention as of %s: %s %d partitions\n", rep.AsOf.UTC().Format(time.RFC3339), verb, len(rep.Drops))
-	if len(rep.Drops) == 0 {
-		return
-	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tDATE\tCLASS\tROWS\tBYTES\tREASON")
-	for _, d := range rep.Drops {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Table, d.Date.Format(time.DateOnly), d.Class, d.Rows, d.Bytes, d.Reason)
+	if len(rep.Drops) > 0 {
+		fmt.Fprintln(tw, "TABLE\tDATE\tCLASS\tROWS\tBYTES\tREASON")
+		for _, d := range rep.Drops {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Table, d.Date.Format(time.DateOnly), d.Class, d.Rows, d.Bytes, d.Reason)
+		}
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
+	for _, k := range rep.Kept {
+		fmt.Fprintf(out, "kept %s %s %s (%s): rows of %s stay\n", k.Table, k.Date.Format(time.DateOnly), k.Class, k.Reason, strings.Join(k.Tenants, ", "))
+	}
+	for _, d := range rep.Deletes {
+		where := d.Table
+		if !d.Date.IsZero() {
+			where += " " + d.Date.Format(time.DateOnly) + " " + d.Class
+		}
+		fmt.Fprintf(out, "%s %d rows of %s (%s)\n", del, d.Rows, where, d.Reason)
+	}
+	for _, table := range slices.Sorted(maps.Keys(rep.Rescued)) {
+		fmt.Fprintf(out, "copied %d rows of %s before removing others (late rows into holds, rows a longer policy keeps)\n", rep.Rescued[table], table)
+	}
+	for _, f := range rep.HoldFailures {
+		fmt.Fprintf(out, "hold %s of tenant %s could not copy (%s): %s\n", f.HoldID, f.TenantID, f.Reason, f.Err)
+	}
 }
 
 func newEvidenceCmd(stdout io.Writer) *cobra.Command {

@@ -1,9 +1,12 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,18 +18,18 @@ import (
 // bundleIDBytes is the size of a bundle's id (hex-encoded).
 const bundleIDBytes = 8
 
-// staleBundle: a bundle running this long is taken over by another worker
-// (its builder died).
-const staleBundle = 10 * time.Minute
+// bundleChunkBytes is the size of the pieces an archive is stored and read
+// in: a build or a download holds one piece in memory, never the archive.
+const bundleChunkBytes = 1 << 20
 
-const bundleColumns = `id, tenant_id, scope, target, start_at, end_at, status, error, created_by, created_at,
-	finished_at, manifest, archive_sha256, COALESCE(octet_length(archive), 0)`
+const bundleColumns = `id, tenant_id, scope, target, start_at, end_at, status, error, error_code, attempts, created_by, created_at,
+	finished_at, manifest, archive_sha256, GREATEST(archive_bytes, COALESCE(octet_length(archive), 0))`
 
 func scanBundle(row pgx.Row) (retention.Bundle, error) {
 	var b retention.Bundle
 	var manifest []byte
 	err := row.Scan(&b.ID, &b.TenantID, &b.Request.Scope, &b.Request.ID, &b.Request.Start, &b.Request.End, &b.Status,
-		&b.Error, &b.CreatedBy, &b.CreatedAt, &b.FinishedAt, &manifest, &b.ArchiveSHA256, &b.ArchiveBytes)
+		&b.Error, &b.ErrorCode, &b.Attempts, &b.CreatedBy, &b.CreatedAt, &b.FinishedAt, &manifest, &b.ArchiveSHA256, &b.ArchiveBytes)
 	if err == nil && len(manifest) > 0 {
 		b.Manifest = &retention.Manifest{}
 		err = json.Unmarshal(manifest, b.Manifest)
@@ -35,11 +38,17 @@ func scanBundle(row pgx.Row) (retention.Bundle, error) {
 	return b, err
 }
 
-// CreateBundle records a pending evidence bundle job (validated here) and
-// its custody entry; a retention worker builds it.
+// CreateBundle records a pending evidence bundle job (validated here: an
+// incident must be one of the tenant's, else apperr.KindNotFound naming
+// the field "id") and its custody entry; a retention worker builds it.
 func (s *Store) CreateBundle(ctx context.Context, tenantID string, req retention.BundleRequest, actor string) (retention.Bundle, error) {
 	if err := req.Validate(); err != nil {
 		return retention.Bundle{}, err
+	}
+	if req.Scope == retention.ScopeIncident {
+		if err := s.incidentExists(ctx, tenantID, req.ID); err != nil {
+			return retention.Bundle{}, err
+		}
 	}
 	id, err := newID(bundleIDBytes)
 	if err != nil {
@@ -71,15 +80,21 @@ func (s *Store) GetBundle(ctx context.Context, tenantID, id string) (retention.B
 	return b, oneRow(err, "get evidence bundle", "evidence bundle %q not found", id)
 }
 
-// ClaimBundle marks the oldest pending bundle (or one whose builder died)
-// running and returns it; ok is false when there is none.
-func (s *Store) ClaimBundle(ctx context.Context) (b retention.Bundle, ok bool, err error) {
+// staleRunning selects running bundles whose builder stopped beating for
+// staleAfter ($1 is now minus staleAfter): it died (crash, OOM, restart).
+const staleRunning = `status = 'running' AND COALESCE(heartbeat_at, started_at) < $1`
+
+// ClaimBundle marks the oldest pending bundle, or one whose builder died
+// and that has attempts left (fewer than maxAttempts builds started),
+// running, counts the attempt and returns it; ok is false when there is
+// none.
+func (s *Store) ClaimBundle(ctx context.Context, staleAfter time.Duration, maxAttempts int) (b retention.Bundle, ok bool, err error) {
 	b, err = scanBundle(s.pool.QueryRow(ctx,
-		`UPDATE evidence_bundles SET status = 'running', started_at = now()
+		`UPDATE evidence_bundles SET status = 'running', started_at = now(), heartbeat_at = now(), attempts = attempts + 1
 		 WHERE id = (SELECT id FROM evidence_bundles
-		             WHERE status = 'pending' OR (status = 'running' AND started_at < $1)
+		             WHERE status = 'pending' OR (`+staleRunning+` AND attempts < $2)
 		             ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		 RETURNING `+bundleColumns, time.Now().Add(-staleBundle)))
+		 RETURNING `+bundleColumns, time.Now().Add(-staleAfter), maxAttempts))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, false, nil
 	}
@@ -89,35 +104,152 @@ func (s *Store) ClaimBundle(ctx context.Context) (b retention.Bundle, ok bool, e
 	return b, true, nil
 }
 
-// FinishBundle stores a built bundle's manifest and archive.
-func (s *Store) FinishBundle(ctx context.Context, b retention.Bundle, m *retention.Manifest, archive []byte, sha string) error {
+// FailCrashedBundles fails the bundles whose builder died after the last
+// of maxAttempts builds (error code attempts_exhausted, recorded in their
+// custody) instead of claiming them again, and returns them.
+func (s *Store) FailCrashedBundles(ctx context.Context, staleAfter time.Duration, maxAttempts int) ([]retention.Bundle, error) {
+	var out []retention.Bundle
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx,
+			`UPDATE evidence_bundles SET status = 'failed', finished_at = now(), error_code = $3,
+			   error = 'the build stopped (worker crashed, ran out of memory or restarted) ' || attempts || ' times; not retried'
+			 WHERE `+staleRunning+` AND attempts >= $2 RETURNING `+bundleColumns,
+			time.Now().Add(-staleAfter), maxAttempts, retention.BundleErrAttempts)
+		if err != nil {
+			return err
+		}
+		if out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (retention.Bundle, error) { return scanBundle(r) }); err != nil {
+			return err
+		}
+		for _, b := range out {
+			if err := addCustody(ctx, tx, b.TenantID, retention.CustodyBundleFailed, "system", b.ID, nil,
+				map[string]any{"error": b.Error, "errorCode": b.ErrorCode, "attempts": b.Attempts}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, dbErr(err, "fail crashed evidence bundles")
+	}
+	return out, nil
+}
+
+// HeartbeatBundle records that the build of attempt is alive; owned is
+// false when the bundle is no longer that build's (taken over or
+// finished), and the build should stop.
+func (s *Store) HeartbeatBundle(ctx context.Context, id string, attempt int) (owned bool, err error) {
+	tag, err := s.pool.Exec(ctx,
+		`UPDATE evidence_bundles SET heartbeat_at = now() WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt)
+	if err != nil {
+		return false, dbErr(err, "evidence bundle heartbeat")
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RequeueBundle puts a bundle whose build stopped cleanly (its worker is
+// shutting down) back to pending without counting the attempt, if it is
+// still this build's (b.Attempts).
+func (s *Store) RequeueBundle(ctx context.Context, b retention.Bundle) error {
+	_, err := s.pool.Exec(ctx,
+		`UPDATE evidence_bundles SET status = 'pending', attempts = attempts - 1, heartbeat_at = NULL
+		 WHERE id = $1 AND status = 'running' AND attempts = $2`, b.ID, b.Attempts)
+	if err != nil {
+		return dbErr(err, "requeue evidence bundle")
+	}
+	return nil
+}
+
+// TenantBundleBytes is the size of the tenant's stored (done) archives.
+func (s *Store) TenantBundleBytes(ctx context.Context, tenantID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx,
+		`SELECT COALESCE(SUM(GREATEST(archive_bytes, COALESCE(octet_length(archive), 0))), 0)::BIGINT
+		 FROM evidence_bundles WHERE tenant_id = $1 AND status = 'done'`, tenantID).Scan(&n)
+	if err != nil {
+		return 0, dbErr(err, "evidence bytes of tenant")
+	}
+	return n, nil
+}
+
+// errNotOwned: another build took the bundle over (this one was thought
+// dead) or it is no longer running.
+var errNotOwned = errors.New("the evidence bundle is no longer this build's")
+
+// FinishBundle stores a built bundle's manifest and its archive, read from
+// archive in pieces (size bytes, SHA-256 sha), if the bundle is still this
+// build's (b.Attempts).
+func (s *Store) FinishBundle(ctx context.Context, b retention.Bundle, m *retention.Manifest, archive io.Reader, size int64, sha string) error {
 	mj, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM evidence_bundles WHERE id = $1 AND status = 'running' AND attempts = $2 FOR UPDATE`,
+			b.ID, b.Attempts).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotOwned
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM evidence_bundle_chunks WHERE bundle_id = $1`, b.ID); err != nil {
+			return err
+		}
+		buf := make([]byte, bundleChunkBytes)
+		var total int64
+		for seq := 0; ; seq++ {
+			n, rerr := io.ReadFull(archive, buf)
+			if n > 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO evidence_bundle_chunks (bundle_id, seq, data) VALUES ($1, $2, $3)`,
+					b.ID, seq, buf[:n]); err != nil {
+					return err
+				}
+				total += int64(n)
+			}
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				break
+			}
+			if rerr != nil {
+				return fmt.Errorf("read the archive: %w", rerr)
+			}
+		}
+		if total != size {
+			return fmt.Errorf("the archive has %d bytes, expected %d", total, size)
+		}
 		if _, err := tx.Exec(ctx,
-			`UPDATE evidence_bundles SET status = 'done', finished_at = now(), manifest = $2, archive = $3, archive_sha256 = $4, error = ''
-			 WHERE id = $1`, b.ID, mj, archive, sha); err != nil {
+			`UPDATE evidence_bundles SET status = 'done', finished_at = now(), manifest = $2, archive_bytes = $3, archive_sha256 = $4,
+			   error = '', error_code = '' WHERE id = $1`, b.ID, mj, size, sha); err != nil {
 			return err
 		}
 		return addCustody(ctx, tx, b.TenantID, retention.CustodyBundleCompleted, "system", b.ID, nil,
-			map[string]any{"archiveSha256": sha, "archiveBytes": len(archive)})
+			map[string]any{"archiveSha256": sha, "archiveBytes": size})
 	})
+	if errors.Is(err, errNotOwned) {
+		return fmt.Errorf("finish evidence bundle %s: %w", b.ID, err)
+	}
 	if err != nil {
 		return dbErr(err, "finish evidence bundle")
 	}
 	return nil
 }
 
-// FailBundle records why a bundle could not be built.
-func (s *Store) FailBundle(ctx context.Context, b retention.Bundle, msg string) error {
+// FailBundle records why a bundle could not be built (code: one of the
+// retention.BundleErr codes), if it is still this build's (b.Attempts).
+func (s *Store) FailBundle(ctx context.Context, b retention.Bundle, code, msg string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx,
-			`UPDATE evidence_bundles SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1`, b.ID, msg); err != nil {
+		tag, err := tx.Exec(ctx,
+			`UPDATE evidence_bundles SET status = 'failed', finished_at = now(), error = $2, error_code = $3
+			 WHERE id = $1 AND status = 'running' AND attempts = $4`, b.ID, retention.ClipText(msg), code, b.Attempts)
+		if err != nil {
 			return err
 		}
-		return addCustody(ctx, tx, b.TenantID, retention.CustodyBundleFailed, "system", b.ID, nil, map[string]any{"error": msg})
+		if tag.RowsAffected() == 0 {
+			return nil // another build owns it now
+		}
+		return addCustody(ctx, tx, b.TenantID, retention.CustodyBundleFailed, "system", b.ID, nil,
+			map[string]any{"error": retention.ClipText(msg), "errorCode": code})
 	})
 	if err != nil {
 		return dbErr(err, "fail evidence bundle")
@@ -125,12 +257,14 @@ func (s *Store) FailBundle(ctx context.Context, b retention.Bundle, msg string) 
 	return nil
 }
 
-// DownloadBundle returns a finished bundle's archive and records the
-// download (who, when) in its custody log. A bundle not finished yet is
-// apperr.KindConflict.
-func (s *Store) DownloadBundle(ctx context.Context, tenantID, id, actor string) ([]byte, retention.Bundle, error) {
-	var archive []byte
+// DownloadBundle records the download of a finished bundle (who, when) in
+// its custody log and returns the bundle and a reader of its archive,
+// which fetches it piece by piece (read it within ctx; Close it). A bundle
+// not finished yet is apperr.KindConflict.
+func (s *Store) DownloadBundle(ctx context.Context, tenantID, id, actor string) (retention.Bundle, io.ReadCloser, error) {
 	var b retention.Bundle
+	var chunks int
+	var legacy []byte
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if b, err = scanBundle(tx.QueryRow(ctx,
@@ -140,17 +274,56 @@ func (s *Store) DownloadBundle(ctx context.Context, tenantID, id, actor string) 
 		if b.Status != retention.BundleDone {
 			return apperr.New(apperr.KindConflict, "evidence bundle %s is %s, not done", id, b.Status)
 		}
-		if err := tx.QueryRow(ctx, `SELECT archive FROM evidence_bundles WHERE id = $1`, id).Scan(&archive); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM evidence_bundle_chunks WHERE bundle_id = $1`, id).Scan(&chunks); err != nil {
 			return err
+		}
+		if chunks == 0 { // built before archives were stored in pieces
+			if err := tx.QueryRow(ctx, `SELECT COALESCE(archive, ''::bytea) FROM evidence_bundles WHERE id = $1`, id).Scan(&legacy); err != nil {
+				return err
+			}
 		}
 		return addCustody(ctx, tx, tenantID, retention.CustodyBundleDownload, actor, id, nil,
 			map[string]any{"archiveSha256": b.ArchiveSHA256})
 	})
 	if apperr.KindOf(err) == apperr.KindConflict {
-		return nil, b, err
+		return b, nil, err
 	}
-	return archive, b, oneRow(err, "download evidence bundle", "evidence bundle %q not found", id)
+	if err := oneRow(err, "download evidence bundle", "evidence bundle %q not found", id); err != nil {
+		return b, nil, err
+	}
+	if chunks == 0 {
+		return b, io.NopCloser(bytes.NewReader(legacy)), nil
+	}
+	return b, &chunkReader{ctx: ctx, s: s, id: id, n: chunks}, nil
 }
+
+// chunkReader reads a stored archive one piece at a time.
+type chunkReader struct {
+	ctx context.Context
+	s   *Store
+	id  string
+	seq int
+	n   int
+	buf []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.seq >= r.n {
+			return 0, io.EOF
+		}
+		if err := r.s.pool.QueryRow(r.ctx, `SELECT data FROM evidence_bundle_chunks WHERE bundle_id = $1 AND seq = $2`,
+			r.id, r.seq).Scan(&r.buf); err != nil {
+			return 0, dbErr(err, "read evidence bundle")
+		}
+		r.seq++
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *chunkReader) Close() error { return nil }
 
 // Custody returns a bundle's chain of custody, oldest first: its creation,
 // completion and every download, and every change of a hold on the same

@@ -19,13 +19,13 @@ const holdIDBytes = 8
 const maxHolds = 10_000
 
 const holdColumns = `id, tenant_id, scope, target, start_at, end_at, reason, until, status, rule_id,
-	created_by, created_at, released_by, released_at, copied_until, copied_rows`
+	created_by, created_at, released_by, released_at, copied_until, copied_rows, sync_error, sync_failures`
 
 func scanHold(row pgx.Row) (retention.Hold, error) {
 	var h retention.Hold
 	var rows int64
 	err := row.Scan(&h.ID, &h.TenantID, &h.Scope, &h.Target, &h.Start, &h.End, &h.Reason, &h.Until, &h.Status,
-		&h.RuleID, &h.CreatedBy, &h.CreatedAt, &h.ReleasedBy, &h.ReleasedAt, &h.CopiedUntil, &rows)
+		&h.RuleID, &h.CreatedBy, &h.CreatedAt, &h.ReleasedBy, &h.ReleasedAt, &h.CopiedUntil, &rows, &h.SyncError, &h.SyncFailures)
 	h.CopiedRows = uint64(max(rows, 0))
 	return h, err
 }
@@ -40,10 +40,17 @@ type NewHold struct {
 	TriggerKey string
 }
 
-// CreateHold records a hold (validated here) and its custody entry.
+// CreateHold records a hold (validated here: an incident must be one of
+// the tenant's, else apperr.KindNotFound naming the field "id") and its
+// custody entry.
 func (s *Store) CreateHold(ctx context.Context, tenantID string, n NewHold) (h retention.Hold, created bool, err error) {
 	if err := n.Validate(); err != nil {
 		return h, false, err
+	}
+	if n.Scope == retention.ScopeIncident {
+		if err := s.incidentExists(ctx, tenantID, n.ID); err != nil {
+			return h, false, err
+		}
 	}
 	id, err := newID(holdIDBytes)
 	if err != nil {
@@ -158,14 +165,59 @@ func (s *Store) ExpireHolds(ctx context.Context, now time.Time) ([]retention.Hol
 }
 
 // AdvanceHold records that a hold's rows up to copiedUntil are copied,
-// adding rows to its count.
+// adding rows to its count, and clears its sync error.
 func (s *Store) AdvanceHold(ctx context.Context, id string, copiedUntil time.Time, rows uint64) error {
 	_, err := s.pool.Exec(ctx,
-		`UPDATE holds SET copied_until = $2, copied_rows = copied_rows + $3 WHERE id = $1`, id, copiedUntil, int64(rows))
+		`UPDATE holds SET copied_until = $2, copied_rows = copied_rows + $3, sync_error = '', sync_failures = 0 WHERE id = $1`,
+		id, copiedUntil, int64(rows))
 	if err != nil {
 		return dbErr(err, "advance hold")
 	}
 	return nil
+}
+
+// maxSyncError bounds the recorded text of a failed hold copy.
+const maxSyncError = 1000
+
+// RecordHoldSyncFailure records why a hold's copy failed and counts the
+// failures in a row (AdvanceHold clears them). The message must carry no
+// secret: it is shown to the tenant.
+func (s *Store) RecordHoldSyncFailure(ctx context.Context, id, msg string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE holds SET sync_error = $2, sync_failures = sync_failures + 1 WHERE id = $1`,
+		id, retention.ClipText(truncate(msg, maxSyncError)))
+	if err != nil {
+		return dbErr(err, "record hold sync failure")
+	}
+	return nil
+}
+
+// truncate cuts s to at most n bytes (ClipText makes the cut valid UTF-8).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// PlacedTriggerKeys returns which of keys already placed one of the
+// tenant's holds (capture rules skip those without a write each).
+func (s *Store) PlacedTriggerKeys(ctx context.Context, tenantID string, keys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT trigger_key FROM holds WHERE tenant_id = $1 AND trigger_key = ANY($2)`, tenantID, keys)
+	if err != nil {
+		return nil, dbErr(err, "placed trigger keys")
+	}
+	keysFound, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, dbErr(err, "placed trigger keys")
+	}
+	for _, k := range keysFound {
+		out[k] = true
+	}
+	return out, nil
 }
 
 // addCustody appends one custody entry inside tx.

@@ -2,13 +2,32 @@ package pgstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/events"
 	"github.com/aftertrace/aftertrace/internal/retention"
 )
+
+// incidentExists is nil when the incident is one of the tenant's, else
+// apperr.KindNotFound naming the request field "id": a hold or bundle of
+// an unknown incident is refused when it is asked for, not found out by
+// every later retention pass.
+func (s *Store) incidentExists(ctx context.Context, tenantID, incidentID string) error {
+	var one int
+	err := s.pool.QueryRow(ctx, `SELECT 1 FROM incidents WHERE tenant_id = $1 AND id = $2`, tenantID, incidentID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &apperr.Error{Kind: apperr.KindNotFound, Field: "id", Message: fmt.Sprintf("id: incident %q not found", incidentID)}
+	}
+	if err != nil {
+		return dbErr(err, "get incident")
+	}
+	return nil
+}
 
 // IncidentSelection is what a hold or bundle of incident scope selects: the
 // containers (short ids) and pods of the incident's events, as they are now

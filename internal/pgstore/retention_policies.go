@@ -30,13 +30,20 @@ func (s *Store) Policies(ctx context.Context, tenantID string) ([]retention.Poli
 	return out, nil
 }
 
-// SetPolicies replaces the tenant's retention policies (validated here too).
+// SetPolicies replaces the tenant's retention policies (validated here
+// too) and records the tenant, so that enforcement applies the set in
+// force to its stored rows, an emptied set too.
 func (s *Store) SetPolicies(ctx context.Context, tenantID string, ps []retention.Policy) error {
 	if err := retention.ValidatePolicies(ps); err != nil {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM retention_policies WHERE tenant_id = $1`, tenantID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO retention_policy_tenants (tenant_id) VALUES ($1)
+			 ON CONFLICT (tenant_id) DO UPDATE SET changed_at = now()`, tenantID); err != nil {
 			return err
 		}
 		for i, p := range ps {
@@ -54,10 +61,14 @@ func (s *Store) SetPolicies(ctx context.Context, tenantID string, ps []retention
 	return nil
 }
 
-// AllPolicies returns every tenant's policies (for retention.Classifier).
+// AllPolicies returns every tenant's policies (for retention.Classifier
+// and enforcement); a tenant that emptied its set has an empty entry.
 func (s *Store) AllPolicies(ctx context.Context) (map[string][]retention.Policy, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT tenant_id, signal, days, namespace, service FROM retention_policies ORDER BY tenant_id, position`)
+		`SELECT t.tenant_id, p.signal, p.days, p.namespace, p.service
+		 FROM (SELECT tenant_id FROM retention_policy_tenants UNION SELECT tenant_id FROM retention_policies) t
+		 LEFT JOIN retention_policies p ON p.tenant_id = t.tenant_id
+		 ORDER BY t.tenant_id, p.position`)
 	if err != nil {
 		return nil, dbErr(err, "load retention policies")
 	}
@@ -65,11 +76,16 @@ func (s *Store) AllPolicies(ctx context.Context) (map[string][]retention.Policy,
 	out := map[string][]retention.Policy{}
 	for rows.Next() {
 		var t string
-		var p retention.Policy
-		if err := rows.Scan(&t, &p.Signal, &p.Days, &p.Namespace, &p.Service); err != nil {
+		var sig, ns, svc *string
+		var days *int
+		if err := rows.Scan(&t, &sig, &days, &ns, &svc); err != nil {
 			return nil, dbErr(err, "load retention policies")
 		}
-		out[t] = append(out[t], p)
+		if sig == nil {
+			out[t] = []retention.Policy{} // it has none now
+			continue
+		}
+		out[t] = append(out[t], retention.Policy{Signal: retention.Signal(*sig), Days: *days, Namespace: *ns, Service: *svc})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr(err, "load retention policies")

@@ -2,7 +2,9 @@ package pgstore_test
 
 import (
 	"context"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,14 +83,14 @@ func TestRetentionStateIsPerTenant(t *testing.T) {
 	if _, _, err := s.DownloadBundle(ctx, "t1", b.ID, "api-key:k1"); apperr.KindOf(err) != apperr.KindConflict {
 		t.Errorf("pending download: %v", err)
 	}
-	claimed, ok, err := s.ClaimBundle(ctx)
-	if err != nil || !ok || claimed.ID != b.ID {
+	claimed, ok, err := s.ClaimBundle(ctx, 10*time.Minute, 3)
+	if err != nil || !ok || claimed.ID != b.ID || claimed.Attempts != 1 {
 		t.Fatalf("claim %+v %v %v", claimed, ok, err)
 	}
-	if _, ok, _ := s.ClaimBundle(ctx); ok {
+	if _, ok, _ := s.ClaimBundle(ctx, 10*time.Minute, 3); ok {
 		t.Error("claimed twice")
 	}
-	if err := s.FinishBundle(ctx, claimed, &retention.Manifest{BundleID: b.ID}, []byte("tgz"), "sum"); err != nil {
+	if err := s.FinishBundle(ctx, claimed, &retention.Manifest{BundleID: b.ID}, strings.NewReader("tgz"), 3, "sum"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tenant := range []string{"t2"} {
@@ -102,8 +104,13 @@ func TestRetentionStateIsPerTenant(t *testing.T) {
 			t.Errorf("%s read custody: %v", tenant, err)
 		}
 	}
-	data, got, err := s.DownloadBundle(ctx, "t1", b.ID, "api-key:k2")
-	if err != nil || string(data) != "tgz" || got.ArchiveSHA256 != "sum" || got.Manifest.BundleID != b.ID {
+	got, rc, err := s.DownloadBundle(ctx, "t1", b.ID, "api-key:k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	_ = rc.Close()
+	if err != nil || string(data) != "tgz" || got.ArchiveSHA256 != "sum" || got.Manifest.BundleID != b.ID || got.ArchiveBytes != 3 {
 		t.Fatalf("download %q %+v %v", data, got, err)
 	}
 	entries, err := s.Custody(ctx, "t1", b.ID)

@@ -25,6 +25,14 @@ const (
 	BundleFailed  = "failed"
 )
 
+// Bundle error codes: why a bundle failed, for clients to act on.
+const (
+	BundleErrTooLarge    = "bundle_too_large"      // over the per-bundle byte cap
+	BundleErrTenantQuota = "tenant_quota_exceeded" // the tenant's stored bundles would exceed its byte cap
+	BundleErrAttempts    = "attempts_exhausted"    // builds kept dying (crash, OOM, restart)
+	BundleErrBuild       = "build_failed"          // anything else (the message says what)
+)
+
 // ManifestName is the manifest's file name inside a bundle.
 const ManifestName = "manifest.json"
 
@@ -73,6 +81,8 @@ type Bundle struct {
 	Request       BundleRequest `json:"request"`
 	Status        string        `json:"status"`
 	Error         string        `json:"error,omitempty"`
+	ErrorCode     string        `json:"errorCode,omitempty"` // one of the BundleErr codes when failed
+	Attempts      int           `json:"attempts,omitempty"`  // builds started: one that died is retried up to the worker's bound
 	CreatedBy     string        `json:"createdBy"`
 	CreatedAt     time.Time     `json:"createdAt"`
 	FinishedAt    *time.Time    `json:"finishedAt,omitempty"`
@@ -103,7 +113,8 @@ type ManifestFile struct {
 	Truncated bool   `json:"truncated,omitempty"` // the row cap cut it short
 }
 
-// BundleFile is one NDJSON file to put in a bundle.
+// BundleFile is one NDJSON file to put in a bundle, in memory (small
+// bundles and tests; builds stream spool files through ArchiveWriter).
 type BundleFile struct {
 	Name      string
 	Signal    string
@@ -113,44 +124,86 @@ type BundleFile struct {
 }
 
 // BuildArchive fills m.Files from files and returns the tar.gz: every file,
-// then manifest.json. Entries carry m.CreatedAt as their time.
+// then manifest.json. Entries carry m.CreatedAt as their time. It holds
+// the archive in memory: builds of real bundles stream with ArchiveWriter.
 func BuildArchive(m *Manifest, files []BundleFile) ([]byte, error) {
-	m.Format = ManifestFormat
-	m.Files = m.Files[:0]
 	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	add := func(name string, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: m.CreatedAt, Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err := tw.Write(data)
-		return err
-	}
+	aw := NewArchiveWriter(&buf, m)
 	for _, f := range files {
-		sum := sha256.Sum256(f.Data)
-		m.Files = append(m.Files, ManifestFile{
-			Name: f.Name, Signal: f.Signal, Rows: f.Rows, Bytes: int64(len(f.Data)),
-			SHA256: hex.EncodeToString(sum[:]), Truncated: f.Truncated,
-		})
-		if err := add(f.Name, f.Data); err != nil {
-			return nil, fmt.Errorf("bundle: write %s: %w", f.Name, err)
+		meta := ManifestFile{Name: f.Name, Signal: f.Signal, Rows: f.Rows, Truncated: f.Truncated}
+		if err := aw.AddFile(meta, int64(len(f.Data)), bytes.NewReader(f.Data)); err != nil {
+			return nil, err
 		}
 	}
-	mj, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("bundle: encode manifest: %w", err)
-	}
-	if err := add(ManifestName, append(mj, '\n')); err != nil {
-		return nil, fmt.Errorf("bundle: write manifest: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("bundle: close tar: %w", err)
-	}
-	if err := gz.Close(); err != nil {
-		return nil, fmt.Errorf("bundle: close gzip: %w", err)
+	if err := aw.Close(); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// ArchiveWriter streams a bundle's tar.gz to a writer (a spool file): each
+// file is copied through as it is added, hashed on the way, and Close
+// appends manifest.json. Only the manifest is held in memory.
+type ArchiveWriter struct {
+	m  *Manifest
+	gz *gzip.Writer
+	tw *tar.Writer
+}
+
+// NewArchiveWriter starts a bundle on w with manifest m, whose Files are
+// filled in as files are added.
+func NewArchiveWriter(w io.Writer, m *Manifest) *ArchiveWriter {
+	m.Format = ManifestFormat
+	m.Files = m.Files[:0]
+	gz := gzip.NewWriter(w)
+	return &ArchiveWriter{m: m, gz: gz, tw: tar.NewWriter(gz)}
+}
+
+func (a *ArchiveWriter) header(name string, size int64) error {
+	return a.tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: a.m.CreatedAt, Typeflag: tar.TypeReg})
+}
+
+// AddFile copies the size bytes of r as the next file; f's Bytes and
+// SHA256 are computed here. Fewer or more bytes than size fail it.
+func (a *ArchiveWriter) AddFile(f ManifestFile, size int64, r io.Reader) error {
+	if err := a.header(f.Name, size); err != nil {
+		return fmt.Errorf("bundle: write %s: %w", f.Name, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(a.tw, h), io.LimitReader(r, size))
+	if err != nil {
+		return fmt.Errorf("bundle: write %s: %w", f.Name, err)
+	}
+	var one [1]byte
+	if extra, _ := io.ReadFull(r, one[:]); n != size || extra > 0 {
+		return fmt.Errorf("bundle: write %s: the file changed while archived (expected %d bytes)", f.Name, size)
+	}
+	f.Bytes, f.SHA256 = size, hex.EncodeToString(h.Sum(nil))
+	a.m.Files = append(a.m.Files, f)
+	return nil
+}
+
+// Close appends the manifest and ends the tar and gzip streams (the
+// underlying writer stays open).
+func (a *ArchiveWriter) Close() error {
+	mj, err := json.MarshalIndent(a.m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bundle: encode manifest: %w", err)
+	}
+	mj = append(mj, '\n')
+	if err := a.header(ManifestName, int64(len(mj))); err != nil {
+		return fmt.Errorf("bundle: write manifest: %w", err)
+	}
+	if _, err := a.tw.Write(mj); err != nil {
+		return fmt.Errorf("bundle: write manifest: %w", err)
+	}
+	if err := a.tw.Close(); err != nil {
+		return fmt.Errorf("bundle: close tar: %w", err)
+	}
+	if err := a.gz.Close(); err != nil {
+		return fmt.Errorf("bundle: close gzip: %w", err)
+	}
+	return nil
 }
 
 // maxVerifyFileBytes bounds one file read by Verify.

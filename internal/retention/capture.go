@@ -98,6 +98,7 @@ type TriggerEvent struct {
 	TenantID    string
 	EventID     string // lower-case hex
 	TimeNs      uint64
+	SeenNs      uint64 // when it was seen (observed time, else event time): capture watermarks advance on it
 	Source      string
 	Type        string
 	Severity    uint8
@@ -119,4 +120,18 @@ func (r *CaptureRule) Matches(e *TriggerEvent) bool {
 		return e.Type == events.TypeOOMKilled
 	}
 	return false
+}
+
+// CaptureFailure is a trigger (one rule on one event or incident) whose
+// holds could not be placed: retried by the next passes, skipped once
+// Attempts reach the worker's bound. Its tenant's watermark stops before it
+// while it is retried; other tenants and triggers advance.
+type CaptureFailure struct {
+	Key       string // <rule id>/<event id>, or <rule id>/incident/<incident id>
+	Trigger   string
+	RuleID    string
+	SourceID  string // the event or incident id
+	Attempts  int
+	LastError string
+	Skipped   bool
 }

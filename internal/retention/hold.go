@@ -71,6 +71,12 @@ type Hold struct {
 	// copied. CopiedRows counts the rows copied so far.
 	CopiedUntil *time.Time `json:"copiedUntil,omitempty"`
 	CopiedRows  uint64     `json:"copiedRows"`
+	// SyncError is why the last copy failed ("" after a good one), and
+	// SyncFailures how many copies in a row failed. While a hold fails,
+	// enforcement keeps its tenant's rows of its window rather than drop
+	// them; other tenants and dates are dropped as usual.
+	SyncError    string `json:"syncError,omitempty"`
+	SyncFailures int    `json:"syncFailures,omitempty"`
 }
 
 // NormalizeTarget validates a scope's id and returns its canonical form

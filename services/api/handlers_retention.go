@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,7 +31,9 @@ type Retention interface {
 	SetCaptureRules(ctx context.Context, tenantID string, rules []retention.CaptureRule) ([]retention.CaptureRule, error)
 	CreateBundle(ctx context.Context, tenantID string, req retention.BundleRequest, actor string) (retention.Bundle, error)
 	GetBundle(ctx context.Context, tenantID, id string) (retention.Bundle, error)
-	DownloadBundle(ctx context.Context, tenantID, id, actor string) ([]byte, retention.Bundle, error)
+	// DownloadBundle records the download and returns the bundle and a
+	// reader of its archive (read within ctx; closed by the caller).
+	DownloadBundle(ctx context.Context, tenantID, id, actor string) (retention.Bundle, io.ReadCloser, error)
 	Custody(ctx context.Context, tenantID, bundleID string) ([]retention.CustodyEntry, error)
 }
 
@@ -268,8 +271,8 @@ func (h retentionHandlers) custody(r *http.Request, tenantID string) (any, error
 	return listResponse[retention.CustodyEntry]{Items: entries}, err
 }
 
-// downloadBundle answers the bundle's tar.gz and records the download in
-// its chain of custody.
+// downloadBundle answers the bundle's tar.gz, streamed from the store a
+// piece at a time, and records the download in its chain of custody.
 func (s *Service) downloadBundle(rs Retention) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := func() error {
@@ -284,17 +287,22 @@ func (s *Service) downloadBundle(rs Retention) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
-			archive, b, err := rs.DownloadBundle(r.Context(), tenant.ID, id, actorOf(r.Context()))
+			b, archive, err := rs.DownloadBundle(r.Context(), tenant.ID, id, actorOf(r.Context()))
 			if err != nil {
 				return err
 			}
+			defer archive.Close()
 			w.Header().Set("Content-Type", "application/gzip")
-			w.Header().Set("Content-Length", strconv.Itoa(len(archive)))
+			w.Header().Set("Content-Length", strconv.FormatInt(b.ArchiveBytes, 10))
 			w.Header().Set("Content-Disposition", `attachment; filename="evidence-`+b.ID+`.tar.gz"`)
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("X-Archive-Sha256", b.ArchiveSHA256)
 			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(archive)
+			// Headers are sent: a failure now can only cut the body short
+			// (the client sees fewer than Content-Length bytes).
+			if _, err := io.Copy(w, archive); err != nil {
+				s.log.Warn("evidence bundle download cut short", "bundle", b.ID, "err", err)
+			}
 			return nil
 		}()
 		if err != nil {

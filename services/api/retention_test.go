@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -71,11 +72,11 @@ func (f *fakeRetention) GetBundle(_ context.Context, _, id string) (retention.Bu
 	return retention.Bundle{ID: id, Status: "done"}, nil
 }
 
-func (f *fakeRetention) DownloadBundle(_ context.Context, _, id, _ string) ([]byte, retention.Bundle, error) {
+func (f *fakeRetention) DownloadBundle(_ context.Context, _, id, _ string) (retention.Bundle, io.ReadCloser, error) {
 	if id != knownID {
-		return nil, retention.Bundle{}, notFound()
+		return retention.Bundle{}, nil, notFound()
 	}
-	return []byte("archive"), retention.Bundle{ID: id, ArchiveSHA256: "abc"}, nil
+	return retention.Bundle{ID: id, ArchiveSHA256: "abc", ArchiveBytes: 7}, io.NopCloser(strings.NewReader("archive")), nil
 }
 
 func (f *fakeRetention) Custody(_ context.Context, _, id string) ([]retention.CustodyEntry, error) {

@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"time"
 
@@ -19,8 +20,15 @@ type DataStore interface {
 	ListPartitions(ctx context.Context) ([]retention.Partition, error)
 	DropPartition(ctx context.Context, table string, date time.Time, class string) error
 	CopyHeld(ctx context.Context, sel retention.Selection) (map[string]uint64, error)
+	CopyLateHeld(ctx context.Context, sel retention.Selection, table string, dates []time.Time) (uint64, error)
+	RescueKept(ctx context.Context, table string, parts []retention.Partition, asOf time.Time, k retention.Keep, tenants []string) (uint64, error)
+	PartitionTenantRows(ctx context.Context, table string, date time.Time, class string, tenants []string) (of, others uint64, err error)
+	DeletePartitionRows(ctx context.Context, table string, parts []chstore.KeptRows) error
+	ExpiredRows(ctx context.Context, table string, asOf, upto time.Time, k retention.Keep, tenants []string) (map[time.Time]uint64, error)
+	DeleteExpired(ctx context.Context, table string, asOf, upto time.Time, k retention.Keep, tenants []string) error
+	WaitMutations(ctx context.Context, table string) error
 	ExportSelection(ctx context.Context, sel retention.Selection, maxRows int, emit chstore.ExportRow) (map[string]int64, map[string]bool, error)
-	TriggerEvents(ctx context.Context, tenants []string, sinceNs uint64, limit int) ([]retention.TriggerEvent, uint64, error)
+	TenantTriggerEvents(ctx context.Context, tenantID, trigger string, afterNs, uptoNs uint64, limit int) ([]retention.TriggerEvent, error)
 }
 
 // StateStore is the Postgres side (implemented by *pgstore.Store).
@@ -28,13 +36,24 @@ type StateStore interface {
 	OpenHolds(ctx context.Context) ([]retention.Hold, error)
 	ExpireHolds(ctx context.Context, now time.Time) ([]retention.Hold, error)
 	AdvanceHold(ctx context.Context, id string, copiedUntil time.Time, rows uint64) error
+	RecordHoldSyncFailure(ctx context.Context, id, msg string) error
 	CreateHold(ctx context.Context, tenantID string, n pgstore.NewHold) (retention.Hold, bool, error)
+	PlacedTriggerKeys(ctx context.Context, tenantID string, keys []string) (map[string]bool, error)
+	AllPolicies(ctx context.Context) (map[string][]retention.Policy, error)
 	AllCaptureRules(ctx context.Context) (map[string][]retention.CaptureRule, error)
 	StateNs(ctx context.Context, key string) (int64, error)
-	SetStateNs(ctx context.Context, key string, v int64) error
-	ClaimBundle(ctx context.Context) (retention.Bundle, bool, error)
-	FinishBundle(ctx context.Context, b retention.Bundle, m *retention.Manifest, archive []byte, sha string) error
-	FailBundle(ctx context.Context, b retention.Bundle, msg string) error
+	CaptureWatermark(ctx context.Context, tenantID, trigger string) (int64, bool, error)
+	SetCaptureWatermark(ctx context.Context, tenantID, trigger string, ns int64) error
+	CaptureFailures(ctx context.Context, tenantID string, keys []string) (map[string]retention.CaptureFailure, error)
+	RecordCaptureFailure(ctx context.Context, tenantID string, f retention.CaptureFailure, maxAttempts int) (retention.CaptureFailure, error)
+	ClearCaptureFailure(ctx context.Context, tenantID, key string) error
+	ClaimBundle(ctx context.Context, staleAfter time.Duration, maxAttempts int) (retention.Bundle, bool, error)
+	FailCrashedBundles(ctx context.Context, staleAfter time.Duration, maxAttempts int) ([]retention.Bundle, error)
+	HeartbeatBundle(ctx context.Context, id string, attempt int) (bool, error)
+	RequeueBundle(ctx context.Context, b retention.Bundle) error
+	TenantBundleBytes(ctx context.Context, tenantID string) (int64, error)
+	FinishBundle(ctx context.Context, b retention.Bundle, m *retention.Manifest, archive io.Reader, size int64, sha string) error
+	FailBundle(ctx context.Context, b retention.Bundle, code, msg string) error
 }
 
 // IncidentResolver reads the correlator's incidents: the containers and
@@ -104,8 +123,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error {
 		s.every(gctx, "capture", s.cfg.CaptureInterval, func(ctx context.Context) error {
 			n, err := s.EvaluateCaptureRules(ctx)
-			if n > 0 && err == nil {
-				_, err = s.SyncHolds(ctx)
+			if n > 0 { // copy what the new holds select now, whatever failed elsewhere
+				_, serr := s.SyncHolds(ctx)
+				err = errors.Join(err, serr)
 			}
 			return err
 		})

@@ -3,20 +3,24 @@ package retention
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/goleak"
 
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/internal/retention"
+	"github.com/aftertrace/aftertrace/internal/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests with the testenv servers (started only by the
+// end-to-end tests that call testenv.Get) and checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // fakeData records what the worker asks of ClickHouse.
 type fakeData struct {
@@ -43,25 +47,118 @@ func (f *fakeData) CopyHeld(_ context.Context, sel retention.Selection) (map[str
 	return map[string]uint64{"spans": 3}, f.copyErr
 }
 
+func (f *fakeData) CopyLateHeld(_ context.Context, _ retention.Selection, table string, _ []time.Time) (uint64, error) {
+	f.calls = append(f.calls, "late "+table)
+	return 0, f.copyErr
+}
+
+func (f *fakeData) RescueKept(context.Context, string, []retention.Partition, time.Time, retention.Keep, []string) (uint64, error) {
+	return 0, nil
+}
+
+func (f *fakeData) PartitionTenantRows(_ context.Context, table string, _ time.Time, _ string, _ []string) (uint64, uint64, error) {
+	f.calls = append(f.calls, "count "+table)
+	return 1, 0, nil
+}
+
+func (f *fakeData) DeletePartitionRows(_ context.Context, table string, _ []chstore.KeptRows) error {
+	f.calls = append(f.calls, "delete "+table)
+	return nil
+}
+
+func (f *fakeData) ExpiredRows(context.Context, string, time.Time, time.Time, retention.Keep, []string) (map[time.Time]uint64, error) {
+	return nil, nil
+}
+
+func (f *fakeData) DeleteExpired(context.Context, string, time.Time, time.Time, retention.Keep, []string) error {
+	return nil
+}
+
+func (f *fakeData) WaitMutations(context.Context, string) error { return nil }
+
 func (f *fakeData) ExportSelection(context.Context, retention.Selection, int, chstore.ExportRow) (map[string]int64, map[string]bool, error) {
 	return nil, nil, nil
 }
 
-func (f *fakeData) TriggerEvents(_ context.Context, _ []string, since uint64, _ int) ([]retention.TriggerEvent, uint64, error) {
-	last := since
+func (f *fakeData) TenantTriggerEvents(_ context.Context, tenant, trigger string, after, upto uint64, _ int) ([]retention.TriggerEvent, error) {
+	var out []retention.TriggerEvent
 	for _, e := range f.trigger {
-		last = max(last, e.TimeNs)
+		if e.TenantID == tenant && e.SeenNs > after && e.SeenNs <= upto && (trigger != retention.TriggerFalco || e.Source == "falco") {
+			out = append(out, e)
+		}
 	}
-	return f.trigger, last, nil
+	return out, nil
 }
 
 // fakeState is an in-memory StateStore.
 type fakeState struct {
-	holds   []retention.Hold
-	rules   map[string][]retention.CaptureRule
-	state   map[string]int64
-	created []pgstore.NewHold
-	keys    map[string]bool
+	holds    []retention.Hold
+	rules    map[string][]retention.CaptureRule
+	state    map[string]int64
+	marks    map[string]int64
+	created  []pgstore.NewHold
+	keys     map[string]bool
+	failures map[string]retention.CaptureFailure
+}
+
+func (f *fakeState) RecordHoldSyncFailure(_ context.Context, id, msg string) error {
+	for i := range f.holds {
+		if f.holds[i].ID == id {
+			f.holds[i].SyncError = msg
+			f.holds[i].SyncFailures++
+		}
+	}
+	return nil
+}
+
+func (f *fakeState) PlacedTriggerKeys(_ context.Context, _ string, keys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, k := range keys {
+		out[k] = f.keys[k]
+	}
+	return out, nil
+}
+
+func (f *fakeState) AllPolicies(context.Context) (map[string][]retention.Policy, error) {
+	return nil, nil
+}
+
+func (f *fakeState) CaptureWatermark(_ context.Context, tenant, trigger string) (int64, bool, error) {
+	v, ok := f.marks[tenant+"/"+trigger]
+	return v, ok, nil
+}
+
+func (f *fakeState) SetCaptureWatermark(_ context.Context, tenant, trigger string, ns int64) error {
+	if f.marks == nil {
+		f.marks = map[string]int64{}
+	}
+	f.marks[tenant+"/"+trigger] = max(f.marks[tenant+"/"+trigger], ns)
+	return nil
+}
+
+func (f *fakeState) CaptureFailures(_ context.Context, _ string, keys []string) (map[string]retention.CaptureFailure, error) {
+	out := map[string]retention.CaptureFailure{}
+	for _, k := range keys {
+		if c, ok := f.failures[k]; ok {
+			out[k] = c
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeState) RecordCaptureFailure(_ context.Context, _ string, c retention.CaptureFailure, maxAttempts int) (retention.CaptureFailure, error) {
+	if f.failures == nil {
+		f.failures = map[string]retention.CaptureFailure{}
+	}
+	c.Attempts = f.failures[c.Key].Attempts + 1
+	c.Skipped = c.Attempts >= maxAttempts
+	f.failures[c.Key] = c
+	return c, nil
+}
+
+func (f *fakeState) ClearCaptureFailure(_ context.Context, _, key string) error {
+	delete(f.failures, key)
+	return nil
 }
 
 func (f *fakeState) OpenHolds(context.Context) ([]retention.Hold, error) {
@@ -119,15 +216,25 @@ func (f *fakeState) SetStateNs(_ context.Context, key string, v int64) error {
 	return nil
 }
 
-func (f *fakeState) ClaimBundle(context.Context) (retention.Bundle, bool, error) {
+func (f *fakeState) ClaimBundle(context.Context, time.Duration, int) (retention.Bundle, bool, error) {
 	return retention.Bundle{}, false, nil
 }
 
-func (f *fakeState) FinishBundle(context.Context, retention.Bundle, *retention.Manifest, []byte, string) error {
+func (f *fakeState) FailCrashedBundles(context.Context, time.Duration, int) ([]retention.Bundle, error) {
+	return nil, nil
+}
+
+func (f *fakeState) HeartbeatBundle(context.Context, string, int) (bool, error) { return true, nil }
+
+func (f *fakeState) RequeueBundle(context.Context, retention.Bundle) error { return nil }
+
+func (f *fakeState) TenantBundleBytes(context.Context, string) (int64, error) { return 0, nil }
+
+func (f *fakeState) FinishBundle(context.Context, retention.Bundle, *retention.Manifest, io.Reader, int64, string) error {
 	return nil
 }
 
-func (f *fakeState) FailBundle(context.Context, retention.Bundle, string) error { return nil }
+func (f *fakeState) FailBundle(context.Context, retention.Bundle, string, string) error { return nil }
 
 var asOf = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
@@ -159,7 +266,7 @@ func TestEnforceSyncsHoldsBeforeDropping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"list", "copy", "list", "drop spans/2026-10-11/default"}
+	want := []string{"list", "copy", "list", "late spans", "drop spans/2026-10-11/default"}
 	if !slices.Equal(data.calls, want) {
 		t.Errorf("calls %v, want %v", data.calls, want)
 	}
@@ -167,11 +274,14 @@ func TestEnforceSyncsHoldsBeforeDropping(t *testing.T) {
 		t.Errorf("hold after sync %+v", state.holds[0])
 	}
 
-	// A failed hold copy drops nothing.
+	// A failed hold copy keeps its tenant's rows: the partition, where
+	// only that tenant has rows, is not dropped; the hold records why.
 	data.calls, data.copyErr = nil, errors.New("clickhouse down")
 	state.holds[0].CopiedUntil = nil
-	if _, err := s.Enforce(context.Background(), asOf, false); err == nil || slices.ContainsFunc(data.calls, func(c string) bool { return c[:4] == "drop" }) {
-		t.Errorf("enforce after a failed copy: %v, calls %v", err, data.calls)
+	rep, err = s.Enforce(context.Background(), asOf, false)
+	if err != nil || slices.ContainsFunc(data.calls, func(c string) bool { return c[:4] == "drop" }) || len(rep.Kept) != 1 ||
+		len(rep.HoldFailures) != 1 || state.holds[0].SyncFailures != 1 || state.holds[0].SyncError == "" {
+		t.Errorf("enforce after a failed copy: %v, calls %v, report %+v, hold %+v", err, data.calls, rep, state.holds[0])
 	}
 }
 
@@ -186,8 +296,8 @@ func TestSyncHoldsWindows(t *testing.T) {
 		{ID: "incident", TenantID: "t", Scope: "incident", Target: "i", Status: "open"},
 	}}
 	s := newTestService(t, data, state)
-	if _, err := s.SyncHolds(context.Background()); err != nil {
-		t.Fatal(err)
+	if _, err := s.SyncHolds(context.Background()); err == nil || !strings.Contains(err.Error(), "hold incident") {
+		t.Fatalf("sync with an incident hold and no resolver: %v", err)
 	}
 	if len(data.copies) != 1 {
 		t.Fatalf("copies %+v (the expired and the incident hold without resolver copy nothing)", data.copies)
@@ -197,7 +307,7 @@ func TestSyncHoldsWindows(t *testing.T) {
 		t.Errorf("copy window %v..%v %+v", c.After, c.Upto, c)
 	}
 	// Done up to its end: the next sync copies nothing for it.
-	if _, err := s.SyncHolds(context.Background()); err != nil || len(data.copies) != 1 {
+	if _, err := s.SyncHolds(context.Background()); len(data.copies) != 1 {
 		t.Errorf("second sync copied again: %d, %v", len(data.copies), err)
 	}
 	if state.holds[1].Status != retention.HoldExpired {
@@ -206,7 +316,7 @@ func TestSyncHoldsWindows(t *testing.T) {
 }
 
 func TestCaptureRulesPlaceHoldsOnce(t *testing.T) {
-	alert := retention.TriggerEvent{TenantID: "t", EventID: "e1", TimeNs: uint64(asOf.UnixNano()), Source: "falco",
+	alert := retention.TriggerEvent{TenantID: "t", EventID: "e1", TimeNs: uint64(asOf.UnixNano()), SeenNs: uint64(asOf.UnixNano()), Source: "falco",
 		Severity: 18, ContainerID: "abcdefabcdef", PodUID: "pod-1", Namespace: "shop"}
 	warning := alert
 	warning.EventID, warning.Severity = "e2", 13
@@ -228,8 +338,8 @@ func TestCaptureRulesPlaceHoldsOnce(t *testing.T) {
 		h.Actor != "capture-rule:r1" || state.created[1].Scope != "pod" {
 		t.Errorf("hold %+v", h)
 	}
-	if state.state[captureWatermark] != int64(alert.TimeNs) {
-		t.Errorf("watermark %d", state.state[captureWatermark])
+	if state.marks["t/falco"] != int64(alert.SeenNs) {
+		t.Errorf("watermark %d", state.marks["t/falco"])
 	}
 }
 

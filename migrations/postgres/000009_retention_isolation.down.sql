@@ -1,0 +1,11 @@
+DROP TABLE IF EXISTS evidence_bundle_chunks;
+DROP INDEX IF EXISTS evidence_bundles_tenant_done_idx;
+ALTER TABLE evidence_bundles DROP COLUMN IF EXISTS archive_bytes;
+ALTER TABLE evidence_bundles DROP COLUMN IF EXISTS error_code;
+ALTER TABLE evidence_bundles DROP COLUMN IF EXISTS heartbeat_at;
+ALTER TABLE evidence_bundles DROP COLUMN IF EXISTS attempts;
+DROP TABLE IF EXISTS capture_failures;
+DROP TABLE IF EXISTS capture_watermarks;
+DROP TABLE IF EXISTS retention_policy_tenants;
+ALTER TABLE holds DROP COLUMN IF EXISTS sync_failures;
+ALTER TABLE holds DROP COLUMN IF EXISTS sync_error;
