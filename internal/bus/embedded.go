@@ -17,6 +17,13 @@ type EmbeddedConfig struct {
 	Host       string // listen host; loopback by default
 	Port       int    // -1 picks a free port
 	MaxPayload int32  // largest message the server accepts
+	// SyncAlways fsyncs the JetStream store on every write, before the
+	// publish acknowledgement: an acknowledged message survives a power
+	// loss. Off, the store is flushed to the OS on every write and fsynced
+	// every SyncInterval (server default 2 min): an acknowledged message
+	// survives the process dying, not the machine.
+	SyncAlways   bool
+	SyncInterval time.Duration // 0: the server's default
 }
 
 // DefaultEmbeddedConfig listens on 127.0.0.1:4222 with an 8 MiB payload cap.
@@ -32,6 +39,9 @@ func (c EmbeddedConfig) Validate() error {
 	}
 	if c.MaxPayload <= 0 {
 		errs = append(errs, errors.New("nats max payload: must be positive"))
+	}
+	if c.SyncInterval < 0 {
+		errs = append(errs, errors.New("nats sync interval: must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -52,6 +62,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		MaxPayload: cfg.MaxPayload,
 		NoSigs:     true,
 		NoLog:      true,
+
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

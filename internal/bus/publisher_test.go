@@ -101,3 +101,19 @@ func TestPublishWithServerDownIsUnavailable(t *testing.T) {
 		t.Errorf("took %v to fail", d)
 	}
 }
+
+// TestEmbeddedSyncAlways: --nats-sync starts a server that fsyncs every
+// write; publishing works the same.
+func TestEmbeddedSyncAlways(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxPayload: 1 << 20, SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	if !srv.JetStreamConfig().SyncAlways {
+		t.Fatal("JetStream does not sync always")
+	}
+	if err := (EmbeddedConfig{StoreDir: "x", MaxPayload: 1, SyncInterval: -1}).Validate(); err == nil {
+		t.Fatal("negative sync interval accepted")
+	}
+}
