@@ -8,15 +8,15 @@ DATA      ?= .data
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 
-.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol
+.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability
 
 ## run: install missing servers, start ClickHouse + Postgres under $(DATA), run every service
 run: deps build
 	./$(BIN) run --stack-dir $(DATA)
 
 ## test: vet, every test against real ClickHouse/Postgres/NATS, and a short fuzz pass
-test: deps vet telemetrygen
-	AFTERTRACE_TELEMETRYGEN=$(TELGEN) $(GO) test -count=1 -timeout 15m $(TESTFLAGS) ./...
+test: deps vet telemetrygen build
+	AFTERTRACE_TELEMETRYGEN=$(TELGEN) AFTERTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m $(TESTFLAGS) ./...
 	$(MAKE) fuzz
 
 deps:
@@ -38,6 +38,11 @@ fuzz:
 
 clean-data:
 	rm -rf $(DATA)
+
+## reliability: outages, crashes, overload, hostile input and hostile tenants on a fresh private stack (≤ 15 min); last line reliability: passed=N failed=M
+RELIABILITYFLAGS ?=
+reliability: deps build
+	$(GO) run ./loadtest/cmd/reliability --aftertrace-bin $(BIN) $(RELIABILITYFLAGS)
 
 ## bench: ingest benchmark on a fresh private stack (≤ 10 min); last line is the summary
 BENCHFLAGS ?=

@@ -46,6 +46,8 @@ func bindGateway(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.IntVar(&c.Gateway.TenantLimit.BytesBurst, "tenant-bytes-burst", c.Gateway.TenantLimit.BytesBurst, "default per-tenant burst of bytes (0: one second of the rate)")
 	fs.DurationVar(&c.Gateway.TenantLimit.MaxAge, "ingest-max-age", c.Gateway.TenantLimit.MaxAge, "reject records older than this (0: the tenant's longest retention policy or default; replaying old datasets needs a large value); tenant_limits.max_record_age_seconds overrides")
 	fs.DurationVar(&c.Gateway.TenantLimit.MaxFuture, "ingest-max-future", c.Gateway.TenantLimit.MaxFuture, "reject records more than this ahead of the gateway's clock (0: no bound); tenant_limits.max_future_seconds overrides")
+	fs.Float64Var(&c.Gateway.TenantLimit.ShareRecordsPerSecond, "tenant-share-records-per-second", c.Gateway.TenantLimit.ShareRecordsPerSecond, "a tenant's fair share of the ingest rate: records beyond it travel in the bulk lane, so a tenant's flood never queues ahead of the others (0: one lane)")
+	fs.DurationVar(&c.Gateway.LateAfter, "ingest-late-after", c.Gateway.LateAfter, "requests with a record older than this travel in the bulk lane (backfills never delay live data; 0: never)")
 	fs.DurationVar(&c.Gateway.TenantLimitsRefresh, "tenant-limits-refresh", c.Gateway.TenantLimitsRefresh, "how often per-tenant limits are re-read from Postgres")
 }
 
@@ -55,6 +57,7 @@ func bindWriter(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.IntVar(&c.Writer.Workers, "writer-workers", c.Writer.Workers, "concurrent inserts per signal (one puller fills the next batch meanwhile)")
 	fs.IntVar(&c.Writer.BatchRows, "writer-batch-rows", c.Writer.BatchRows, "rows per ClickHouse insert")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", c.Writer.FlushInterval, "longest wait before a partial batch is inserted")
+	fs.DurationVar(&c.Writer.BulkFlushInterval, "writer-bulk-flush-interval", c.Writer.BulkFlushInterval, "longest wait before a partial batch of the bulk lane (beyond a tenant's share, late records) is inserted")
 	fs.IntVar(&c.Writer.MaxDeliver, "writer-max-deliver", c.Writer.MaxDeliver, "deliveries of an undecodable message before it is dead-lettered")
 	fs.DurationVar(&c.Writer.AckWait, "writer-ack-wait", c.Writer.AckWait, "redelivery delay of unacknowledged messages")
 }

@@ -112,7 +112,7 @@ func (p *Publisher) publish(ctx context.Context, sig Signal, tenantID string, pa
 	defer cancel()
 	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
 	for i, payload := range payloads {
-		msg := nats.NewMsg(IngestSubject(sig))
+		msg := nats.NewMsg(LaneSubject(sig, LaneOf(ctx)))
 		var enc string
 		if msg.Data, enc = encodePayload(payload); enc != "" {
 			msg.Header.Set(HeaderEncoding, enc)

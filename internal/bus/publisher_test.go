@@ -14,9 +14,15 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startBus runs an embedded JetStream server with the streams created.
-func startBus(t *testing.T, maxPayload int32) (*Publisher, jetstream.JetStream, func()) {
+func startBus(t testing.TB, maxPayload int32) (*Publisher, jetstream.JetStream, func()) {
+	return startBusWith(t, EmbeddedConfig{MaxPayload: maxPayload})
+}
+
+// startBusWith is startBus with more of the server's settings.
+func startBusWith(t testing.TB, cfg EmbeddedConfig) (*Publisher, jetstream.JetStream, func()) {
 	t.Helper()
-	srv, err := StartEmbedded(EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxPayload: maxPayload})
+	cfg.StoreDir, cfg.Host, cfg.Port = t.TempDir(), "127.0.0.1", -1
+	srv, err := StartEmbedded(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,27 +53,63 @@ func maxExecutionSeconds(d time.Duration) int {
 }
 
 // prepare adds the read settings to ctx (replacing any ClickHouse settings
-// the caller put there: chstore's queries set none) and shows the query.
-func (c *readConn) prepare(ctx context.Context, query string, args []any) context.Context {
+// the caller put there: chstore's queries set none), takes a slot of the
+// tenant's reads (TenantReads, if ctx has one) and shows the query. done
+// gives the slot back once the query's rows are read.
+func (c *readConn) prepare(ctx context.Context, query string, args []any) (_ context.Context, done func(), err error) {
 	if c.observe != nil {
 		c.observe(query, args)
 	}
-	if len(c.settings) == 0 {
-		return ctx
+	priority, done, err := enterTenantReads(ctx)
+	if err != nil {
+		return ctx, nil, err
 	}
-	return clickhouse.Context(ctx, clickhouse.WithSettings(maps.Clone(c.settings)))
+	threads, _ := ctx.Value(threadsKey{}).(int)
+	if len(c.settings) == 0 && priority == 0 && threads == 0 {
+		return ctx, done, nil
+	}
+	set := maps.Clone(c.settings)
+	if set == nil {
+		set = clickhouse.Settings{}
+	}
+	if priority > 0 {
+		set["priority"] = priority
+	}
+	if threads > 0 {
+		set["max_threads"] = threads
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(set)), done, nil
 }
 
 func (c *readConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	return c.Conn.Query(c.prepare(ctx, query, args), query, args...)
+	ctx, done, err := c.prepare(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.Conn.Query(ctx, query, args...)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &doneRows{Rows: rows, done: done}, nil
 }
 
 func (c *readConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	return c.Conn.QueryRow(c.prepare(ctx, query, args), query, args...)
+	ctx, done, err := c.prepare(ctx, query, args)
+	if err != nil {
+		return errRow{err}
+	}
+	defer done()
+	return c.Conn.QueryRow(ctx, query, args...)
 }
 
 func (c *readConn) Select(ctx context.Context, dest any, query string, args ...any) error {
-	return c.Conn.Select(c.prepare(ctx, query, args), dest, query, args...)
+	ctx, done, err := c.prepare(ctx, query, args)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return c.Conn.Select(ctx, dest, query, args...)
 }
 
 // ClickHouse exception codes of a read over a limit.

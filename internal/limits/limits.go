@@ -35,6 +35,12 @@ type Limit struct {
 	// Retention is the longest default retention of any signal, the floor
 	// of "the tenant's longest retention"; zero (and MaxAge zero): no bound.
 	Retention time.Duration
+
+	// ShareRecordsPerSecond is the tenant's fair share of the ingest rate:
+	// records within it travel in the share lane, the rest (still within
+	// RecordsPerSecond) in the bulk lane (internal/bus lanes). Zero: all
+	// in the share lane.
+	ShareRecordsPerSecond float64
 }
 
 // OldestAge is how old a record of a tenant under l may be; zero: any age.
@@ -68,6 +74,9 @@ func (l Limit) Validate() error {
 	}
 	if l.Retention < 0 {
 		errs = append(errs, fmt.Errorf("retention must be >= 0, got %v", l.Retention))
+	}
+	if l.ShareRecordsPerSecond < 0 || math.IsNaN(l.ShareRecordsPerSecond) || math.IsInf(l.ShareRecordsPerSecond, 0) {
+		errs = append(errs, fmt.Errorf("share records per second must be a finite number >= 0 (0: no bulk lane), got %v", l.ShareRecordsPerSecond))
 	}
 	return errors.Join(errs...)
 }
@@ -151,6 +160,7 @@ type bucket struct {
 	limit   Limit
 	records *rate.Limiter // nil: unlimited
 	bytes   *rate.Limiter // nil: unlimited
+	share   *rate.Limiter // nil: everything within the share
 }
 
 // New returns the buckets with default limit def. src (optional) supplies
@@ -225,7 +235,19 @@ func (t *Tenants) bucketLocked(tenant string) *bucket {
 	b.limit = l
 	b.records = adjust(b.records, l.RecordsPerSecond, l.RecordsBurst)
 	b.bytes = adjust(b.bytes, l.BytesPerSecond, l.BytesBurst)
+	b.share = adjust(b.share, l.ShareRecordsPerSecond, 0)
 	return b
+}
+
+// WithinShare takes records from tenant's fair-share bucket at now if it
+// holds them all, and reports whether it did; a request that does not fit
+// (a flood, or one larger than a second of the share) travels in the bulk
+// lane and takes nothing.
+func (t *Tenants) WithinShare(tenant string, records int, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.bucketLocked(tenant)
+	return b.share == nil || b.share.AllowN(now, records)
 }
 
 // adjust returns a limiter of rate r and burst (default: one second of r),

@@ -24,6 +24,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/localstack"
 	"github.com/aftertrace/aftertrace/internal/schema"
+	"github.com/aftertrace/aftertrace/services/writer"
 )
 
 // benchKey is the dev API key of the benchmarked process.
@@ -151,17 +152,21 @@ func httpOK(ctx context.Context, u string) bool {
 // delivered but not acknowledged.
 func (st *Stack) Lag(ctx context.Context) (int64, error) { return st.LagOf(ctx, bus.SignalTraces) }
 
-// LagOf is the backlog of the writer consumer of one signal.
+// LagOf is the backlog of the writer consumers of one signal (both lanes).
 func (st *Stack) LagOf(ctx context.Context, sig bus.Signal) (int64, error) {
-	c, err := st.js.Consumer(ctx, bus.IngestStream, "aftertrace-writer-"+string(sig))
-	if err != nil {
-		return 0, err
+	var lag int64
+	for _, l := range bus.Lanes {
+		c, err := st.js.Consumer(ctx, bus.IngestStream, writer.ConsumerName(writer.DefaultConfig().Durable, sig, l))
+		if err != nil {
+			return 0, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		lag += int64(info.NumPending) + int64(info.NumAckPending)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return int64(info.NumPending) + int64(info.NumAckPending), nil
+	return lag, nil
 }
 
 // Stop stops the process and ClickHouse.

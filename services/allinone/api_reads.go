@@ -1,6 +1,7 @@
 package allinone
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/aftertrace/aftertrace/internal/chstore"
@@ -39,13 +40,23 @@ func (c Config) validateAPIReads() error {
 
 // openAPIReads opens the API's store when the API runs (nil otherwise);
 // close releases it.
-func (a *App) openAPIReads() (*apiReads, error) {
+func (a *App) openAPIReads(ctx context.Context) (*apiReads, error) {
 	if !a.cfg.Roles.API {
 		return nil, nil
 	}
 	store, err := chstore.Open(a.cfg.apiClickHouse())
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
+	}
+	if r := &a.cfg.API.Reads; r.TenantQueries == 0 {
+		// Half of what one query may use (ClickHouse's max_threads, its
+		// cores): one tenant's reads leave the server half free.
+		r.TenantQueries = 1
+		if n, err := store.ServerThreads(ctx); err == nil {
+			r.TenantQueries = max(1, n/2)
+		} else {
+			a.log.Warn("could not read ClickHouse max_threads; one query per tenant at a time", "err", err)
+		}
 	}
 	return &apiReads{store: store, rca: newRCA(store, a.log.With("service", "rca", "for", "api"))}, nil
 }

@@ -135,7 +135,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		a.rca = newRCA(store, a.log.With("service", "rca"))
 		defer a.rca.Close()
 	}
-	if a.reads, err = a.openAPIReads(); err != nil {
+	if a.reads, err = a.openAPIReads(ctx); err != nil {
 		return err
 	}
 	defer a.reads.close()

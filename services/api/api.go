@@ -97,6 +97,7 @@ type Service struct {
 	reg     *prometheus.Registry
 	metrics *metrics
 	slots   *tenantSlots // expensive reads in flight per tenant
+	reads   *tenantReads // each tenant's share of ClickHouse
 	ready   ops.Readiness
 	router  *chi.Mux
 
@@ -158,6 +159,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		reg:     deps.Registry,
 		metrics: newMetrics(),
 		slots:   newTenantSlots(cfg.Reads.TenantExpensiveReads),
+		reads:   &tenantReads{n: max(cfg.Reads.TenantQueries, 1)},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
+	"github.com/aftertrace/aftertrace/internal/chstore"
 )
 
 // ReadLimits bound what one request and one tenant may read, so one
@@ -31,6 +32,12 @@ type ReadLimits struct {
 	// one tenant may have in flight; one more is answered 429 with
 	// Retry-After. A slot is held for the whole request. 0: unlimited.
 	TenantExpensiveReads int
+	// TenantQueries is how many ClickHouse queries of one tenant's reads
+	// run at once (more wait, within the request's deadline); they run at
+	// a priority that falls with the tenant's queries running (see
+	// chstore.TenantReads). 0 is resolved by the caller (services/allinone:
+	// half of ClickHouse's max_threads); New takes it as 1.
+	TenantQueries int
 }
 
 // DefaultReadLimits returns the defaults: 30 s, 10,000 spans, 4 expensive
@@ -46,6 +53,9 @@ func (l ReadLimits) validate() error {
 	}
 	if l.MaxTraceSpans <= 0 {
 		errs = append(errs, fmt.Errorf("api: max trace spans must be positive, got %d", l.MaxTraceSpans))
+	}
+	if l.TenantQueries < 0 {
+		errs = append(errs, fmt.Errorf("api: tenant queries must not be negative (0: auto), got %d", l.TenantQueries))
 	}
 	if l.TenantExpensiveReads < 0 {
 		errs = append(errs, fmt.Errorf("api: tenant expensive reads must not be negative, got %d", l.TenantExpensiveReads))
@@ -97,12 +107,9 @@ func newTenantSlots(perTenant int) *tenantSlots {
 
 // acquire takes one of tenant's slots; false: all are held.
 func (t *tenantSlots) acquire(tenant string) bool {
-	if t.max <= 0 {
-		return true
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.held[tenant] >= t.max {
+	if t.max > 0 && t.held[tenant] >= t.max {
 		return false
 	}
 	t.held[tenant]++
@@ -110,9 +117,6 @@ func (t *tenantSlots) acquire(tenant string) bool {
 }
 
 func (t *tenantSlots) release(tenant string) {
-	if t.max <= 0 {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.held[tenant] <= 1 {
@@ -132,20 +136,45 @@ func (s *Service) readDeadline(next http.Handler) http.Handler {
 	})
 }
 
+// tenantReads are the tenants' shares of ClickHouse (chstore.TenantReads),
+// made on first use; bounded by the tenant table.
+type tenantReads struct {
+	n  int
+	mu sync.Mutex
+	m  map[string]*chstore.TenantReads
+}
+
+func (t *tenantReads) of(tenant string) *chstore.TenantReads {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.m[tenant]
+	if !ok {
+		if t.m == nil {
+			t.m = map[string]*chstore.TenantReads{}
+		}
+		r = chstore.NewTenantReads(t.n)
+		t.m[tenant] = r
+	}
+	return r
+}
+
 // limitExpensive holds one of the tenant's expensive-read slots while an
 // expensive route answers, and answers 429 (rate_limited, Retry-After)
-// when the tenant holds all of them. It runs after authentication, before
-// routing, so it finds the route itself.
+// when the tenant holds all of them. Every read takes the tenant's share
+// of ClickHouse (TenantQueries, falling priority); an expensive one runs
+// each query on one ClickHouse thread. It runs after authentication,
+// before routing, so it finds the route itself.
 func (s *Service) limitExpensive(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		class := s.expensiveClass(r)
-		if class == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
 		tenant, err := tenantOf(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		ctx := chstore.WithTenantReads(r.Context(), s.reads.of(tenant.ID))
+		class := s.expensiveClass(r)
+		if class == "" {
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		if !s.slots.acquire(tenant.ID) {
@@ -164,7 +193,9 @@ func (s *Service) limitExpensive(next http.Handler) http.Handler {
 			g.Dec()
 			s.slots.release(tenant.ID)
 		}()
-		next.ServeHTTP(w, r)
+		// One ClickHouse thread per query of an expensive read: the others'
+		// reads always find a core.
+		next.ServeHTTP(w, r.WithContext(chstore.WithReadThreads(ctx, 1)))
 	})
 }
 

@@ -52,6 +52,9 @@ type Config struct {
 	// Postgres tenant_limits table override it per tenant. Over the rate,
 	// exports are answered 429 / RESOURCE_EXHAUSTED with a retry hint.
 	TenantLimit limits.Limit
+	// LateAfter sends requests holding a record older than this to the
+	// bulk lane (a backfill must not delay live data); 0: never.
+	LateAfter time.Duration
 	// TenantLimitsRefresh is how often the per-tenant overrides are re-read.
 	TenantLimitsRefresh time.Duration
 	// TLS, when its certificate is set, serves both OTLP listeners over TLS
@@ -78,7 +81,10 @@ func DefaultConfig() Config {
 			BytesBurst:       128 << 20,
 			MaxFuture:        time.Hour,
 			Retention:        30 * 24 * time.Hour,
+
+			ShareRecordsPerSecond: 20_000,
 		},
+		LateAfter:           time.Hour,
 		TenantLimitsRefresh: 30 * time.Second,
 	}
 }
@@ -125,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.TenantLimit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: TenantLimit: %w", err))
+	}
+	if c.LateAfter < 0 {
+		errs = append(errs, fmt.Errorf("gateway: LateAfter must not be negative, got %v", c.LateAfter))
 	}
 	if c.TenantLimitsRefresh <= 0 {
 		errs = append(errs, fmt.Errorf("gateway: TenantLimitsRefresh must be positive, got %v", c.TenantLimitsRefresh))

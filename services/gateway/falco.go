@@ -104,7 +104,7 @@ func falcoHandler(s *Service) http.Handler {
 			x.reject(reasonRateLimited, err)
 			return
 		}
-		pctx, cancel := context.WithTimeout(r.Context(), s.cfg.PublishTimeout)
+		pctx, cancel := context.WithTimeout(s.lane(r.Context(), falcoSignal, tenant.ID, len(evs), rj.oldest), s.cfg.PublishTimeout)
 		defer cancel()
 		if err := pub.PublishEvents(pctx, tenant.ID, evs); err != nil {
 			reason, err := publishReason(r.Context(), pctx, err)
@@ -129,7 +129,7 @@ func falcoHandler(s *Service) http.Handler {
 func filterEvents(evs []events.Event, w window, rj *rejects) []events.Event {
 	kept := evs[:0]
 	for i, ev := range evs {
-		if reason, problem := w.check(ev.TimeUnixNano); reason != "" {
+		if reason, problem := rj.check(w, ev.TimeUnixNano); reason != "" {
 			rj.add(reason, 1, "alerts["+strconv.Itoa(i)+"].time", problem)
 			continue
 		}

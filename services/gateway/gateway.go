@@ -399,6 +399,7 @@ type exported struct {
 	accepted int
 	rejected int
 	msg      string
+	oldest   uint64 // oldest record time kept (unix ns; 0 unknown): picks the lane
 }
 
 // receive is the transport-independent part of an export: it decodes the
@@ -413,7 +414,7 @@ func receive[R any](ctx context.Context, s *Service, sig *signal[R], tenantID st
 	win := s.recordWindow(tenantID, time.Now())
 	if ep, ok := s.pub.(encodedPublisher); ok && enc == encProto && sig.scan != nil {
 		if sc, ok := sig.scan(body); ok && win.covers(sc.MinTime, sc.MaxTime) {
-			return publishAccepted(ctx, s, sig, tenantID, exported{accepted: sc.Records}, size, func(ctx context.Context) error {
+			return publishAccepted(ctx, s, sig, tenantID, exported{accepted: sc.Records, oldest: sc.MinTime}, size, func(ctx context.Context) error {
 				return publishEncoded(ctx, ep, s.pub, sig, tenantID, body, sc.Records)
 			})
 		}
@@ -425,7 +426,7 @@ func receive[R any](ctx context.Context, s *Service, sig *signal[R], tenantID st
 	var rj rejects
 	sig.filter(req, win, &rj)
 	rj.count(s.metrics.rejectedRecords, sig.name)
-	res := exported{accepted: sig.records(req), rejected: rj.n, msg: rj.message(sig.unit)}
+	res := exported{accepted: sig.records(req), rejected: rj.n, msg: rj.message(sig.unit), oldest: rj.oldest}
 	if res.accepted == 0 && res.rejected > 0 {
 		return exported{}, rj.reason(), apperr.New(apperr.KindInvalid, "%s", res.msg)
 	}
@@ -444,7 +445,7 @@ func publishAccepted[R any](ctx context.Context, s *Service, sig *signal[R], ten
 	if err := s.allowTenant(tenantID, res.accepted, size); err != nil {
 		return exported{}, reasonRateLimited, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	pctx, cancel := context.WithTimeout(s.lane(ctx, sig.name, tenantID, res.accepted, res.oldest), s.cfg.PublishTimeout)
 	defer cancel()
 	if err := publish(pctx); err != nil {
 		reason, err := publishReason(ctx, pctx, err)

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aftertrace/aftertrace/internal/authn"
+	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/events"
 )
 
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 type publishCall struct {
 	tenant string
 	td     ptrace.Traces
+	lane   bus.Lane
 }
 
 type fakePublisher struct {
@@ -67,7 +69,7 @@ func (p *fakePublisher) PublishTraces(ctx context.Context, tenantID string, td p
 	defer p.mu.Unlock()
 	cp := ptrace.NewTraces()
 	td.CopyTo(cp)
-	p.calls = append(p.calls, publishCall{tenant: tenantID, td: cp})
+	p.calls = append(p.calls, publishCall{tenant: tenantID, td: cp, lane: bus.LaneOf(ctx)})
 	return nil
 }
 

@@ -48,6 +48,7 @@ type metrics struct {
 	tenantRejected  *prometheus.CounterVec // requests refused by a tenant limit
 	inflightBytes   prometheus.Gauge
 	connRejected    *prometheus.CounterVec // connections closed unserved
+	laneRecords     *prometheus.CounterVec // accepted records by bus lane
 }
 
 func newMetrics() *metrics {
@@ -85,12 +86,16 @@ func newMetrics() *metrics {
 			Name: "aftertrace_gateway_connections_rejected_total",
 			Help: "Connections closed before being served, by transport and reason (too_many_connections).",
 		}, []string{"transport", "reason"}),
+		laneRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftertrace_gateway_lane_records_total",
+			Help: "Records accepted, by signal and bus lane: share (within the tenant's fair share) or bulk (beyond it, or late).",
+		}, []string{"signal", "lane"}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.rejected, m.records, m.bytes,
-		m.rejectedRecords, m.tenantRejected, m.inflightBytes, m.connRejected}
+		m.rejectedRecords, m.tenantRejected, m.inflightBytes, m.connRejected, m.laneRecords}
 }
 
 // register adds the collectors to reg, all or none.

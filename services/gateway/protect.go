@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
+	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/limits"
 )
 
@@ -58,4 +60,20 @@ func (s *Service) allowTenant(tenantID string, records, size int) error {
 		Message:    "tenant ingest rate limit exceeded (" + what + " per second), retry later",
 		RetryAfter: d.RetryAfter,
 	}
+}
+
+// lane picks the bus lane of an accepted request: the bulk lane when it
+// is beyond the tenant's fair share of the rate or holds a record older
+// than LateAfter (oldest: unix ns, 0 unknown), else the share lane. See
+// bus.Lane: a tenant's flood or backfill then never queues ahead of the
+// others' traffic.
+func (s *Service) lane(ctx context.Context, signal, tenantID string, records int, oldest uint64) context.Context {
+	now := time.Now()
+	lane := bus.LaneShare
+	late := oldest != 0 && s.cfg.LateAfter > 0 && int64(oldest) < now.Add(-s.cfg.LateAfter).UnixNano()
+	if late || !s.limits.WithinShare(tenantID, records, now) {
+		lane = bus.LaneBulk
+	}
+	s.metrics.laneRecords.WithLabelValues(signal, lane.String()).Add(float64(records))
+	return bus.WithLane(ctx, lane)
 }

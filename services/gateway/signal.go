@@ -165,7 +165,7 @@ func filterTraces(req ptraceotlp.ExportRequest, w window, rj *rejects) {
 				k++
 				reason, field, problem := reasonInvalidID, "", ""
 				if field, problem = spanIDProblem(sp); field == "" {
-					if reason, problem = w.check(uint64(sp.StartTimestamp())); reason == "" {
+					if reason, problem = rj.check(w, uint64(sp.StartTimestamp())); reason == "" {
 						return false
 					}
 					field = ".startTimeUnixNano"

@@ -65,7 +65,7 @@ func filterLogs(req plogotlp.ExportRequest, w window, rj *rejects) {
 				if t == 0 {
 					return false
 				}
-				reason, problem := w.check(uint64(t))
+				reason, problem := rj.check(w, uint64(t))
 				if reason == "" {
 					return false
 				}

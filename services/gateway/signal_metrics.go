@@ -83,7 +83,7 @@ func dropPoints[P interface{ Timestamp() pcommon.Timestamp }](removeIf func(func
 	k := -1
 	removeIf(func(p P) bool {
 		k++
-		reason, problem := w.check(uint64(p.Timestamp()))
+		reason, problem := rj.check(w, uint64(p.Timestamp()))
 		if reason == "" {
 			return false
 		}

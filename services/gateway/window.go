@@ -66,11 +66,22 @@ func formatNanos(t uint64) string {
 
 // rejects tallies the records a filter removed from a request, by reason,
 // and the first offence (field path and problem) for the OTLP
-// partial_success message.
+// partial_success message; and the oldest time it kept, which picks the
+// lane (late records travel in the bulk lane).
 type rejects struct {
 	n        int
 	byReason map[string]int
 	first    string
+	oldest   uint64 // 0: none seen
+}
+
+// check is w.check that also notes the oldest time kept.
+func (r *rejects) check(w window, t uint64) (reason, problem string) {
+	reason, problem = w.check(t)
+	if reason == "" && (r.oldest == 0 || t < r.oldest) {
+		r.oldest = t
+	}
+	return reason, problem
 }
 
 // add counts n records rejected for reason; field and problem describe the

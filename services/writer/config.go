@@ -10,35 +10,40 @@ import (
 
 // Config tunes batching, retries and dead-lettering.
 type Config struct {
-	OpsAddr         string        // /healthz /readyz /metrics; "" disables the listener
-	Durable         string        // durable consumer name prefix
-	Workers         int           // concurrent inserts per signal (one puller fills the next batch meanwhile)
-	BatchRows       int           // flush when a batch holds this many rows
-	FlushInterval   time.Duration // ... or when its oldest message is this old
-	PrefetchBytes   int           // bytes a signal's puller pulls ahead of processing
-	AckWait         time.Duration // redelivery after this long without ack
-	MaxAckPending   int           // unacknowledged messages in flight
-	MaxDeliver      int           // deliveries of a permanently failing message before dead-lettering
-	RetryMin        time.Duration // first insert retry delay
-	RetryMax        time.Duration // longest insert retry delay
-	ShutdownTimeout time.Duration // final flush deadline
+	OpsAddr       string        // /healthz /readyz /metrics; "" disables the listener
+	Durable       string        // durable consumer name prefix
+	Workers       int           // concurrent inserts per signal (one puller fills the next batch meanwhile)
+	BatchRows     int           // flush when a batch holds this many rows
+	FlushInterval time.Duration // ... or when its oldest message is this old
+	// BulkFlushInterval is FlushInterval of the bulk lane (floods beyond a
+	// tenant's share, late records): larger inserts, fewer parts, less
+	// merging, at some latency of that lane only. Never below FlushInterval.
+	BulkFlushInterval time.Duration
+	PrefetchBytes     int           // bytes a signal's puller pulls ahead of processing
+	AckWait           time.Duration // redelivery after this long without ack
+	MaxAckPending     int           // unacknowledged messages in flight
+	MaxDeliver        int           // deliveries of a permanently failing message before dead-lettering
+	RetryMin          time.Duration // first insert retry delay
+	RetryMax          time.Duration // longest insert retry delay
+	ShutdownTimeout   time.Duration // final flush deadline
 }
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{
-		OpsAddr:         "127.0.0.1:8081",
-		Durable:         "aftertrace-writer",
-		Workers:         2,
-		BatchRows:       50_000,
-		FlushInterval:   500 * time.Millisecond,
-		PrefetchBytes:   32 << 20,
-		AckWait:         60 * time.Second,
-		MaxAckPending:   4096,
-		MaxDeliver:      5,
-		RetryMin:        200 * time.Millisecond,
-		RetryMax:        10 * time.Second,
-		ShutdownTimeout: 10 * time.Second,
+		OpsAddr:           "127.0.0.1:8081",
+		Durable:           "aftertrace-writer",
+		Workers:           2,
+		BatchRows:         50_000,
+		FlushInterval:     500 * time.Millisecond,
+		BulkFlushInterval: 10 * time.Second,
+		PrefetchBytes:     32 << 20,
+		AckWait:           60 * time.Second,
+		MaxAckPending:     4096,
+		MaxDeliver:        5,
+		RetryMin:          200 * time.Millisecond,
+		RetryMax:          10 * time.Second,
+		ShutdownTimeout:   10 * time.Second,
 	}
 }
 
@@ -53,6 +58,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchRows < 1 {
 		errs = append(errs, errors.New("writer batch rows: must be at least 1"))
+	}
+	if c.BulkFlushInterval < 0 {
+		errs = append(errs, errors.New("writer bulk flush interval: must not be negative"))
 	}
 	if c.FlushInterval <= 0 {
 		errs = append(errs, errors.New("writer flush interval: must be positive"))

@@ -143,28 +143,43 @@ func (s *Service) consume(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sig := range s.signals {
-		cons, err := s.consumer(ctx, sig)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		for _, lane := range bus.Lanes { // each lane its own pipeline: bulk never queues ahead of share
+			cons, err := s.consumer(ctx, sig, lane)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
-			return err
+			flush := s.cfg.FlushInterval
+			if lane == bus.LaneBulk {
+				flush = max(s.cfg.BulkFlushInterval, flush)
+			}
+			g.Go(func() error { return s.consumeSignal(gctx, cons, sig, flush) })
 		}
-		g.Go(func() error { return s.consumeSignal(gctx, cons, sig) })
 	}
 	s.ready.Set(true)
 	return g.Wait()
 }
 
-// consumer creates (or updates) the durable consumer of sig, retrying
-// with backoff while NATS is unreachable: the writer waits for the queue
-// instead of failing the process.
-func (s *Service) consumer(ctx context.Context, sig signalDef) (jetstream.Consumer, error) {
+// ConsumerName is the durable consumer of signal sig's lane l for the
+// name prefix durable (Config.Durable).
+func ConsumerName(durable string, sig bus.Signal, l bus.Lane) string {
+	if l == bus.LaneBulk {
+		return durable + "-" + string(sig) + "-bulk"
+	}
+	return durable + "-" + string(sig)
+}
+
+// consumer creates (or updates) the durable consumer of sig's lane,
+// retrying with backoff while NATS is unreachable: the writer waits for
+// the queue instead of failing the process.
+func (s *Service) consumer(ctx context.Context, sig signalDef, lane bus.Lane) (jetstream.Consumer, error) {
 	delay := s.cfg.RetryMin
 	for {
 		cons, err := s.deps.JS.CreateOrUpdateConsumer(ctx, bus.IngestStream, jetstream.ConsumerConfig{
-			Durable:       s.cfg.Durable + "-" + string(sig.signal),
-			FilterSubject: bus.IngestSubject(sig.signal),
+			Durable:       ConsumerName(s.cfg.Durable, sig.signal, lane),
+			FilterSubject: bus.LaneSubject(sig.signal, lane),
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       s.cfg.AckWait,
 			MaxDeliver:    -1, // retryable failures wait for ClickHouse forever; permanent ones are dead-lettered by us
@@ -173,7 +188,7 @@ func (s *Service) consumer(ctx context.Context, sig signalDef) (jetstream.Consum
 		if err == nil {
 			return cons, nil
 		}
-		s.log.Warn("create consumer failed; retrying", "signal", sig.signal, "retry_in", delay, "err", err)
+		s.log.Warn("create consumer failed; retrying", "signal", sig.signal, "lane", lane, "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return nil, fmt.Errorf("create consumer for %s: %w", sig.signal, err)
 		}
@@ -194,7 +209,7 @@ type batch struct {
 // being inserted, so every batch gathers all the signal's traffic of a
 // FlushInterval: fewer, larger inserts (ClickHouse's cost per row falls
 // with the insert size) at the same latency and insert concurrency.
-func (s *Service) consumeSignal(ctx context.Context, cons jetstream.Consumer, sig signalDef) error {
+func (s *Service) consumeSignal(ctx context.Context, cons jetstream.Consumer, sig signalDef, flush time.Duration) error {
 	free := make(chan sink, s.cfg.Workers+1) // sinks are reused: they keep their buffers
 	for range s.cfg.Workers + 1 {
 		free <- sig.newSink()
@@ -216,7 +231,7 @@ func (s *Service) consumeSignal(ctx context.Context, cons jetstream.Consumer, si
 	// The batch pending at shutdown gets ShutdownTimeout to be inserted.
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	s.pull(ctx, fctx, cons, sig, free, full)
+	s.pull(ctx, fctx, cons, sig, flush, free, full)
 	t := time.AfterFunc(s.cfg.ShutdownTimeout, cancel)
 	defer t.Stop()
 	close(full)
@@ -233,7 +248,7 @@ func (s *Service) consumeSignal(ctx context.Context, cons jetstream.Consumer, si
 // inserters as soon as it is full or its oldest message is FlushInterval
 // old, whichever comes first. At shutdown the last batch goes with
 // shutdownCtx.
-func (s *Service) pull(ctx, shutdownCtx context.Context, cons jetstream.Consumer, sig signalDef, free chan sink, full chan<- batch) {
+func (s *Service) pull(ctx, shutdownCtx context.Context, cons jetstream.Consumer, sig signalDef, flush time.Duration, free chan sink, full chan<- batch) {
 	sk := <-free
 	var pending []jetstream.Msg
 	var oldest time.Time
@@ -261,9 +276,9 @@ func (s *Service) pull(ctx, shutdownCtx context.Context, cons jetstream.Consumer
 				continue
 			}
 		}
-		wait := s.cfg.FlushInterval
+		wait := flush
 		if len(pending) > 0 {
-			wait = max(time.Until(oldest.Add(s.cfg.FlushInterval)), time.Millisecond)
+			wait = max(time.Until(oldest.Add(flush)), time.Millisecond)
 		}
 		msg, err := it.Next(jetstream.NextMaxWait(wait))
 		switch {
@@ -282,7 +297,7 @@ func (s *Service) pull(ctx, shutdownCtx context.Context, cons jetstream.Consumer
 			it = nil
 			sleep(ctx, s.cfg.RetryMin)
 		}
-		if len(pending) > 0 && (sk.Rows() >= s.cfg.BatchRows || time.Since(oldest) >= s.cfg.FlushInterval) {
+		if len(pending) > 0 && (sk.Rows() >= s.cfg.BatchRows || time.Since(oldest) >= flush) {
 			full <- batch{ctx: ctx, sk: sk, pending: pending}
 			sk, pending = <-free, nil
 		}
