@@ -50,12 +50,13 @@ func (a *App) openAPIReads(ctx context.Context) (*apiReads, error) {
 	}
 	if r := &a.cfg.API.Reads; r.TenantQueries == 0 {
 		// Half of what one query may use (ClickHouse's max_threads, its
-		// cores): one tenant's reads leave the server half free.
-		r.TenantQueries = 1
+		// cores): one tenant's reads leave the server half free. At least
+		// two, so a tenant's point read never waits behind its own search.
+		r.TenantQueries = 2
 		if n, err := store.ServerThreads(ctx); err == nil {
-			r.TenantQueries = max(1, n/2)
+			r.TenantQueries = max(2, n/2)
 		} else {
-			a.log.Warn("could not read ClickHouse max_threads; one query per tenant at a time", "err", err)
+			a.log.Warn("could not read ClickHouse max_threads; two queries per tenant at a time", "err", err)
 		}
 	}
 	return &apiReads{store: store, rca: newRCA(store, a.log.With("service", "rca", "for", "api"))}, nil
