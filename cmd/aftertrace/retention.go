@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/aftertrace/aftertrace/internal/apperr"
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/internal/retention"
@@ -76,13 +77,17 @@ func newRetentionCmd(logger func() (*slog.Logger, error), stdout io.Writer) *cob
 			if cfg.PostgresDSN == "" {
 				return errors.New("--postgres-dsn: required (holds and policies live in Postgres)")
 			}
-			return enforceRetention(cmd.Context(), log, stdout, cfg, at, dryRun)
+			err = enforceRetention(cmd.Context(), log, stdout, cfg, at, dryRun)
+			if apperr.KindOf(err) == apperr.KindUnavailable {
+				return fmt.Errorf("%w\n(is the stack running (`make run`)? otherwise set --clickhouse-addr and --postgres-dsn, or AFTERTRACE_CLICKHOUSE_ADDR and AFTERTRACE_POSTGRES_DSN)", err)
+			}
+			return err
 		},
 	}
 	fs := enforce.Flags()
 	bindClickHouse(fs, &cfg)
 	bindRetention(fs, &cfg)
-	fs.StringVar(&cfg.PostgresDSN, "postgres-dsn", cfg.PostgresDSN, "Postgres connection string")
+	bindAdminPostgres(fs, &cfg.PostgresDSN)
 	fs.StringVar(&asOf, "as-of", "", "enforce as of this time (RFC 3339; default now)")
 	fs.BoolVar(&dryRun, "dry-run", false, "print the partitions that would be dropped; change nothing")
 	cmd.AddCommand(enforce)

@@ -154,18 +154,15 @@ func migrate(ctx context.Context, log *slog.Logger, cfg allinone.Config) error {
 	if err := cfg.ClickHouse.Validate(); err != nil {
 		return err
 	}
-	if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{
-		Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
-		Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+	if err := schema.Migrate(ctx, schema.Options{
+		ClickHouse: schema.ClickHouseOptions{
+			Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
+			Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+		},
+		PostgresDSN: cfg.PostgresDSN,
 	}); err != nil {
 		return err
 	}
-	log.Info("clickhouse migrated", "addr", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
-	if cfg.PostgresDSN != "" {
-		if err := schema.MigratePostgres(ctx, cfg.PostgresDSN); err != nil {
-			return err
-		}
-		log.Info("postgres migrated")
-	}
+	log.Info("migrated", "clickhouse", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database, "postgres", cfg.PostgresDSN != "")
 	return nil
 }

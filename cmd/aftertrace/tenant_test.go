@@ -117,12 +117,14 @@ func TestTenantAndKeyCommands(t *testing.T) {
 }
 
 func TestTenantCommandsDefaultToDevStack(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"tenant", "list", "--help"}, &out, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), devPostgresDSN) {
-		t.Errorf("tenant list --help does not show the dev stack DSN:\n%s", out.String())
+	for _, cmd := range [][]string{{"tenant", "list"}, {"retention", "enforce"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), append(cmd, "--help"), &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), devPostgresDSN) {
+			t.Errorf("%s --help does not show the dev stack DSN:\n%s", strings.Join(cmd, " "), out.String())
+		}
 	}
 	// Nothing listens there in the tests (port 1): the error says what to do.
 	_, _, err := runCLI(t, "tenant", "list", "--postgres-dsn", "postgres://aftertrace@127.0.0.1:1/aftertrace?sslmode=disable")
