@@ -14,6 +14,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/lease"
 	"github.com/aftertrace/aftertrace/internal/ops"
 	"github.com/aftertrace/aftertrace/internal/rca"
 	"github.com/aftertrace/aftertrace/internal/schema"
@@ -53,6 +54,7 @@ type App struct {
 
 	chStore *chstore.Store // the writer's and correlator's ClickHouse (nil when neither runs)
 	reads   *apiReads      // the API's own ClickHouse pool and RCA engine (nil unless Roles.API)
+	lease   *lease.Elector // runs each background loop in one process of the deployment (nil without Postgres)
 }
 
 // New validates cfg. Nothing starts until Run.
@@ -140,6 +142,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	defer a.reads.close()
 
+	if a.cfg.PostgresDSN != "" {
+		lc := lease.Config{DSN: a.cfg.PostgresDSN, RetryEvery: a.cfg.LeaseInterval, CheckEvery: a.cfg.LeaseInterval}
+		if a.lease, err = lease.New(lc, a.log.With("component", "lease"), a.deps.Registry); err != nil {
+			return err
+		}
+	}
 	ten, err := a.openTenancy(ctx)
 	if err != nil {
 		return err
@@ -190,7 +198,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return ten.run(gctx) })
 	}
 	if a.ret.worker != nil {
-		g.Go(func() error { return a.ret.run(gctx) })
+		g.Go(func() error { return a.ret.run(gctx, a.lease) })
 	}
 	a.announce()
 	if a.deps.Started != nil {
@@ -292,18 +300,12 @@ func (a *App) announce() {
 }
 
 func (a *App) migrate(ctx context.Context) error {
+	o := schema.Options{PostgresDSN: a.cfg.PostgresDSN}
 	if a.cfg.Roles.Writer || a.cfg.Roles.API || a.cfg.Roles.Correlator {
-		if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{
+		o.ClickHouse = schema.ClickHouseOptions{
 			Addr: a.cfg.ClickHouse.Addr, Database: a.cfg.ClickHouse.Database,
 			Username: a.cfg.ClickHouse.Username, Password: a.cfg.ClickHouse.Password,
-		}); err != nil {
-			return fmt.Errorf("migrate clickhouse: %w", err)
 		}
 	}
-	if a.cfg.PostgresDSN != "" {
-		if err := schema.MigratePostgres(ctx, a.cfg.PostgresDSN); err != nil {
-			return fmt.Errorf("migrate postgres: %w", err)
-		}
-	}
-	return nil
+	return schema.Migrate(ctx, o)
 }

@@ -92,6 +92,11 @@ type Config struct {
 	// APIClickHouseMaxConns is the size of the API's own ClickHouse pool
 	// (apart from ClickHouse.MaxOpenConns, the writer's and correlator's).
 	APIClickHouseMaxConns int
+
+	// LeaseInterval is how often a process that does not run a background
+	// loop (retention, anomalies) tries to take it over, and how often the
+	// one that runs it checks its lease (internal/lease; with Postgres).
+	LeaseInterval time.Duration
 }
 
 // DefaultConfig returns the all-in-one defaults on loopback.
@@ -117,6 +122,7 @@ func DefaultConfig() Config {
 		ShutdownBudget:    15 * time.Second,
 
 		APIClickHouseMaxConns: defaultAPIClickHouseMaxConns,
+		LeaseInterval:         5 * time.Second,
 	}
 }
 
@@ -128,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.Roles.Correlator {
 		errs = append(errs, c.Correlator.Validate())
+	}
+	if c.LeaseInterval <= 0 {
+		errs = append(errs, fmt.Errorf("lease interval: must be positive, got %v", c.LeaseInterval))
 	}
 	if c.Roles.Writer && c.PostgresDSN != "" {
 		errs = append(errs, c.Retention.Validate())

@@ -45,6 +45,9 @@ func (a *App) buildCorrelator(ctx context.Context, js jetstream.JetStream, store
 		RCA:      a.rca,
 		Tenants:  store,
 	}
+	if a.lease != nil {
+		deps.Lead = a.lease.Lead
+	}
 	release := closePG
 	if pg != nil {
 		deps.Definitions, deps.Incidents, deps.Rules = pg, pg, pg

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ const testKey = "test-key-0123456789"
 // testApp is an App running for one test.
 type testApp struct {
 	*App
-	cancel context.CancelFunc
-	done   chan error
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
 }
 
 // appOptions tweak the config or deps of a test app.
@@ -80,18 +82,21 @@ func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *te
 	return ta
 }
 
-// stop returns a cleanup that stops the app and waits for it.
+// stop returns a cleanup that stops the app and waits for it (once: a
+// test may stop an app before its cleanup does).
 func (a *testApp) stop(t *testing.T) func() {
 	return func() {
-		a.cancel()
-		select {
-		case err := <-a.done:
-			if err != nil {
-				t.Errorf("app run: %v", err)
+		a.stopOnce.Do(func() {
+			a.cancel()
+			select {
+			case err := <-a.done:
+				if err != nil {
+					t.Errorf("app run: %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Error("app did not stop within a minute")
 			}
-		case <-time.After(time.Minute):
-			t.Error("app did not stop within a minute")
-		}
+		})
 	}
 }
 

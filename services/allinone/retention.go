@@ -7,6 +7,7 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/events"
+	"github.com/aftertrace/aftertrace/internal/lease"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/internal/retention"
 	"github.com/aftertrace/aftertrace/services/api"
@@ -83,14 +84,22 @@ func (rp *retentionParts) api() api.Retention {
 	return rp.store
 }
 
-// run refreshes the classifier and runs the worker until ctx ends.
-func (rp *retentionParts) run(ctx context.Context) error {
+// run refreshes the classifier and runs the worker until ctx ends. With
+// an elector the worker (enforcement, hold sync, capture, bundles) runs in
+// one process of the deployment at a time; every process keeps its
+// classifier fresh for its writer.
+func (rp *retentionParts) run(ctx context.Context, el *lease.Elector) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = rp.classifier.Run(ctx, policyRefresh)
 	}()
-	err := rp.worker.Run(ctx)
+	var err error
+	if el != nil {
+		err = el.Lead(ctx, "retention", rp.worker.Run)
+	} else {
+		err = rp.worker.Run(ctx)
+	}
 	<-done
 	return err
 }

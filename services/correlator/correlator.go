@@ -83,6 +83,9 @@ type Deps struct {
 	Registry    *prometheus.Registry
 	Streams     bus.StreamConfig
 	Now         func() time.Time // nil: time.Now
+	// Lead runs the anomaly pass in one correlator of the deployment at a
+	// time (lease.Elector.Lead); nil: in this one.
+	Lead func(ctx context.Context, name string, fn func(context.Context) error) error
 }
 
 // Service is the correlator.
@@ -161,7 +164,12 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 		return s.consume(gctx)
 	})
-	g.Go(func() error { return s.anomalyLoop(gctx) })
+	g.Go(func() error {
+		if s.deps.Lead == nil || !s.anomaliesOn() {
+			return s.anomalyLoop(gctx)
+		}
+		return s.deps.Lead(gctx, "correlator/anomalies", s.anomalyLoop)
+	})
 	return g.Wait()
 }
 
