@@ -47,6 +47,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newEvidenceCmd(stdout),
 		newEvalCmd(),
 		newDLQCmd(),
+		newHealthcheckCmd(stdout),
 	)
 	return root
 }
