@@ -74,7 +74,7 @@ func bindCommon(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.DevAPIKey, "dev-api-key", c.DevAPIKey, "API key of the dev tenant")
 	fs.StringVar(&c.PostgresDSN, "postgres-dsn", c.PostgresDSN, "Postgres connection string")
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply migrations at start (once per deployment: processes started together wait on a Postgres lock)")
-	fs.DurationVar(&c.LeaseInterval, "lease-interval", c.LeaseInterval, "background loops (retention, capture, bundles, anomalies) run in one process of the deployment at a time; another takes over within about this long after it dies")
+	fs.DurationVar(&c.LeaseInterval, "lease-interval", c.LeaseInterval, "background loops (retention, capture, bundles, anomalies) run in one process of the deployment at a time; another takes over within about twice this long after it dies")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert-file", c.TLS.CertFile, "PEM certificate: serve the OTLP (gRPC, HTTP) and API listeners over TLS")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key-file", c.TLS.KeyFile, "PEM private key of --tls-cert-file")
 	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca-file", c.TLS.ClientCAFile, "PEM CA bundle: require client certificates signed by it (mutual TLS)")

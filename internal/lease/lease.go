@@ -6,8 +6,12 @@
 //
 // Postgres is already shared by every process of a deployment, and it
 // releases a dead session's locks itself, so no clock or TTL is involved.
-// A leader that loses its connection stops its loop within CheckEvery;
-// until then two processes may both run it, so the loops stay idempotent.
+// A leader whose session ends without the process dying (its connection
+// broke, its backend was terminated) notices within 2 × CheckEvery (a
+// ping every CheckEvery, each bounded by CheckEvery) and stops its loop; a
+// new leader waits those 2 × CheckEvery after taking the lock before it
+// starts, so the two do not overlap as long as a loop stops promptly when
+// its context ends. The loops are idempotent all the same.
 package lease
 
 import (
@@ -116,6 +120,11 @@ func (e *Elector) Lead(ctx context.Context, name string, fn func(ctx context.Con
 				return nil
 			}
 			continue
+		}
+		// The previous holder may not know yet that its session ended.
+		if !sleep(ctx, 2*e.cfg.CheckEvery) {
+			_ = conn.Close(context.WithoutCancel(ctx))
+			return nil
 		}
 		e.log.Info("lease taken: running", "name", name)
 		gauge.Set(1)

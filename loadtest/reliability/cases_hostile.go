@@ -21,9 +21,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-// quietBaseline measures the quiet tenant alone: the reference of every
+// quietBaseline measures the quiet tenant alone, on a store that holds a
+// month of another tenant's data (seedMonth): the reference of every
 // hostile case.
 func quietBaseline(ctx context.Context, e *env) Result {
+	if err := seedMonth(ctx, e); err != nil {
+		return Result{Figure: "seeding a month of data: " + err.Error()}
+	}
 	_ = e.st.WaitIdle(ctx, time.Minute)
 	e.base = e.st.quietProbe(ctx, e.quiet, e.d.window)
 	fig := fmt.Sprintf("quiet tenant alone for %s: ingest→query p99 %s, read p99 %s (%s; %d traces, %d reads), failures %d",

@@ -122,7 +122,7 @@ func DefaultConfig() Config {
 		ShutdownBudget:    15 * time.Second,
 
 		APIClickHouseMaxConns: defaultAPIClickHouseMaxConns,
-		LeaseInterval:         5 * time.Second,
+		LeaseInterval:         2 * time.Second,
 	}
 }
 
