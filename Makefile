@@ -8,14 +8,14 @@ DATA      ?= .data
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 
-.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability
+.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability deploy-check
 
 ## run: install missing servers, start ClickHouse + Postgres under $(DATA), run every service
 run: deps build
 	./$(BIN) run --stack-dir $(DATA)
 
 ## test: vet, every test against real ClickHouse/Postgres/NATS, and a short fuzz pass
-test: deps vet telemetrygen build
+test: deps vet telemetrygen build deploy-check
 	AFTERTRACE_TELEMETRYGEN=$(TELGEN) AFTERTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m $(TESTFLAGS) ./...
 	$(MAKE) fuzz
 
@@ -24,6 +24,18 @@ deps:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/aftertrace
+
+## deploy-check: docker-compose config, helm lint and helm template of deploy/helm/aftertrace with every manifest validated against the pinned Kubernetes API types (helm v4 and kubecheck from loadtest/tools)
+HELM      := $(CURDIR)/bin/helm
+KUBECHECK := $(CURDIR)/bin/kubecheck
+deploy-check:
+	bash deploy/dev/install-deps.sh docker-compose
+	docker-compose config -q
+	$(GO) build -C loadtest/tools -o $(HELM) helm.sh/helm/v4/cmd/helm
+	$(GO) build -C loadtest/tools -o $(KUBECHECK) ./cmd/kubecheck
+	$(HELM) lint --strict deploy/helm/aftertrace
+	$(HELM) template ci deploy/helm/aftertrace | $(KUBECHECK)
+	$(HELM) template ci deploy/helm/aftertrace --set secret.create=true,secret.postgresDSN=postgres://ci,secret.adminAPIKey=k,serviceMonitor.enabled=true,migrateJob.enabled=false,podDisruptionBudget.enabled=false | $(KUBECHECK)
 
 # telemetrygen is pinned in its own module so its dependencies don't constrain ours.
 telemetrygen:

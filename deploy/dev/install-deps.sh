@@ -56,7 +56,9 @@ present() {
   esac
 }
 
-wanted=(clickhouse-server clickhouse-client postgresql)
+# Extra packages may be named as arguments (make test adds docker-compose,
+# to validate docker-compose.yml).
+wanted=(clickhouse-server clickhouse-client postgresql "$@")
 missing=()
 for p in "${wanted[@]}"; do
   present "$p" || missing+=("$p")

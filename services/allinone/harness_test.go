@@ -45,7 +45,7 @@ func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *te
 	cfg.OpsAddr = "127.0.0.1:0"
 	cfg.Writer.FlushInterval = 100 * time.Millisecond
 	cfg.Writer.BulkFlushInterval = 200 * time.Millisecond // late and beyond-share records too
-	cfg.LeaseInterval = 100 * time.Millisecond // background loops start (and fail over) fast
+	cfg.LeaseInterval = 100 * time.Millisecond            // background loops start (and fail over) fast
 	cfg.Writer.RetryMax = time.Second
 	cfg.ClickHouse.Addr = chAddr
 	cfg.ClickHouse.Database = env.ClickHouseDB
