@@ -93,4 +93,3 @@ func stripComments(doc []byte) []byte {
 	}
 	return b.Bytes()
 }
-
