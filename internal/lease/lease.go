@@ -87,7 +87,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Elector, err
 	return e, nil
 }
 
-// Key is the advisory lock key of lease name.
+// Key is the Postgres advisory lock key of lease name (also the
+// migration lock's, internal/schema).
 func Key(name string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("aftertrace-lease/" + name))

@@ -3,9 +3,10 @@ package schema
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aftertrace/aftertrace/internal/lease"
 )
 
 // Options are both databases of a deployment.
@@ -49,9 +50,7 @@ func lockDeployment(ctx context.Context, dsn, name string) (release func(), err 
 	if err != nil {
 		return nil, fmt.Errorf("migration lock: connect postgres: %w", err)
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	key := int64(h.Sum64())
+	key := lease.Key(name)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("migration lock: %w", err)
