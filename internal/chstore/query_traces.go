@@ -271,7 +271,27 @@ type traceRange struct {
 
 const traceRangeSQL = `SELECT count(), min(start_time_unix_nano), max(end_time_unix_nano)
 FROM trace_index
-WHERE tenant_id = ? AND trace_id = unhex(?)`
+WHERE tenant_id = ? AND trace_id = unhex(?) AND date IN (SELECT toDate(arrayJoin(?)))`
+
+// traceRange reads what trace_index knows about one trace, on the days
+// the tenant has spans (see spanDays).
+func (s *Store) traceRange(ctx context.Context, op, tenantID, idHex string) (traceRange, error) {
+	var tr traceRange
+	maxAge := tenantDaysTTL
+	for {
+		days, at, err := s.spanDays(ctx, tenantID, maxAge)
+		if err != nil {
+			return tr, readErr(ctx, op+": tenant days", err)
+		}
+		if err := s.conn.QueryRow(ctx, traceRangeSQL, tenantID, idHex, days).Scan(&tr.count, &tr.startNs, &tr.endNs); err != nil {
+			return tr, readErr(ctx, op+": time range", err)
+		}
+		if tr.count > 0 || maxAge == tenantDaysRetry || s.days.now().Sub(at) <= tenantDaysRetry {
+			return tr, nil
+		}
+		maxAge = tenantDaysRetry // not found on days read a while ago: read them again
+	}
+}
 
 const traceSpansSQL = `SELECT
     lower(hex(trace_id)), lower(hex(span_id)), lower(hex(parent_span_id)),
@@ -312,9 +332,9 @@ func (s *Store) GetTraceLimited(ctx context.Context, tenantID string, traceID [1
 func (s *Store) TraceExists(ctx context.Context, tenantID string, traceID [16]byte) (bool, error) {
 	ctx, cancel := s.readCtx(ctx)
 	defer cancel()
-	var tr traceRange
-	if err := s.conn.QueryRow(ctx, traceRangeSQL, tenantID, hex.EncodeToString(traceID[:])).Scan(&tr.count, &tr.startNs, &tr.endNs); err != nil {
-		return false, readErr(ctx, "trace exists", err)
+	tr, err := s.traceRange(ctx, "trace exists", tenantID, hex.EncodeToString(traceID[:]))
+	if err != nil {
+		return false, err
 	}
 	return tr.count > 0, nil
 }
@@ -330,9 +350,9 @@ func (s *Store) getTrace(ctx context.Context, tenantID string, traceID [16]byte,
 	idHex := hex.EncodeToString(traceID[:])
 	notFound := apperr.New(apperr.KindNotFound, "trace %s not found", idHex)
 
-	var tr traceRange
-	if err := s.conn.QueryRow(ctx, traceRangeSQL, tenantID, idHex).Scan(&tr.count, &tr.startNs, &tr.endNs); err != nil {
-		return nil, readErr(ctx, "get trace: time range", err)
+	tr, err := s.traceRange(ctx, "get trace", tenantID, idHex)
+	if err != nil {
+		return nil, err
 	}
 	if tr.count == 0 {
 		return nil, notFound
