@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -31,6 +32,8 @@ type ClickHouseConfig struct {
 	LogLevel     string // ClickHouse logger level; default "warning"
 	Logger       *slog.Logger
 	StartTimeout time.Duration // default 60s; ctx may cut it shorter
+	// Cluster, when set, makes the server a node of a cluster.
+	Cluster *ClickHouseClusterNode
 }
 
 // ClickHouse is a ClickHouse server child process. Safe for concurrent use.
@@ -65,7 +68,11 @@ func StartClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, er
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = defaultStartTimeout
 	}
-	for _, p := range []*int{&cfg.TCPPort, &cfg.HTTPPort} {
+	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
+	if cfg.Cluster != nil {
+		ports = append(ports, &cfg.Cluster.InterserverPort)
+	}
+	for _, p := range ports {
 		if *p == 0 {
 			if *p, err = FreePort(); err != nil {
 				return nil, fmt.Errorf("clickhouse: %w", err)
@@ -148,6 +155,11 @@ func (c *ClickHouse) Start(ctx context.Context) error {
 		TCPPort:    c.cfg.TCPPort,
 		HTTPPort:   c.cfg.HTTPPort,
 		DataDir:    c.dataDir(),
+		// Merges run beside the queries: as many merge threads as cores
+		// (at least 2), not ClickHouse's 16, so a burst of small parts
+		// cannot take every core from the readers.
+		MergeThreads: max(2, runtime.NumCPU()),
+		Cluster:      c.cfg.Cluster,
 	})
 	if err != nil {
 		return err
@@ -202,4 +214,14 @@ func pingClickHouse(ctx context.Context, addr string) error {
 	}
 	defer conn.Close()
 	return conn.Ping(ctx)
+}
+
+// Kill SIGKILLs the server (a crash, for tests) and waits for it to exit.
+func (c *ClickHouse) Kill() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil || c.proc.exited() {
+		return nil
+	}
+	return c.proc.stop(context.Background(), syscall.SIGKILL)
 }

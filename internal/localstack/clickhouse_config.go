@@ -11,7 +11,8 @@ import (
 // clickHouseConfig is a self-contained server config: users, profiles and
 // quotas are inline so no users.xml is needed next to it, and every path is
 // under the private dir. The <yandex> root is what 18.16 requires; newer
-// servers still accept it. No interserver port: we never replicate.
+// servers still accept it. A cluster node gets its remote_servers,
+// ZooKeeper, macros and interserver port too.
 var clickHouseConfig = template.Must(template.New("config.xml").Funcs(template.FuncMap{"x": xmlEscape}).Parse(`<?xml version="1.0"?>
 <!-- Written by aftertrace localstack on every start; edits are overwritten. -->
 <yandex>
@@ -44,7 +45,7 @@ var clickHouseConfig = template.Must(template.New("config.xml").Funcs(template.F
   </users>
   <!-- poll_interval: an idle client connection notices shutdown only at its
        next poll; the default 10 s would make every Stop take 10 s. -->
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage><poll_interval>1</poll_interval></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage><poll_interval>1</poll_interval><background_pool_size>{{.MergeThreads}}</background_pool_size>{{if .Cluster}}<distributed_product_mode>global</distributed_product_mode>{{end}}</default></profiles>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
@@ -52,6 +53,21 @@ var clickHouseConfig = template.Must(template.New("config.xml").Funcs(template.F
   <mlock_executable>false</mlock_executable>
   <!-- ZSTD for every part (as deploy/clickhouse/compression.xml): about a
        third fewer bytes per span than LZ4 on telemetry columns. -->
+{{- with .Cluster}}
+  <!-- One node of a replicated, sharded cluster (ClickHouseClusterNode). -->
+  <interserver_http_host>{{x $.Host}}</interserver_http_host>
+  <interserver_http_port>{{.InterserverPort}}</interserver_http_port>
+  <remote_servers><{{.Name}}>
+{{- range .Shards}}
+    <shard><internal_replication>true</internal_replication>
+{{- range .}}<replica><host>{{x .Host}}</host><port>{{.Port}}</port></replica>{{end -}}
+    </shard>
+{{- end}}
+  </{{.Name}}></remote_servers>
+  <zookeeper>{{range .ZooKeeper}}<node><host>{{x .Host}}</host><port>{{.Port}}</port></node>{{end}}<session_timeout_ms>10000</session_timeout_ms></zookeeper>
+  <macros><shard>{{x .Shard}}</shard><replica>{{x .Replica}}</replica></macros>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+{{- end}}
   <compression><case><min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio><method>zstd</method></case></compression>
 </yandex>
 `))
@@ -61,6 +77,23 @@ type clickHouseConfigData struct {
 	Host                          string
 	TCPPort, HTTPPort             int
 	DataDir                       string
+	MergeThreads                  int
+	Cluster                       *ClickHouseClusterNode
+}
+
+// HostPort is one server address.
+type HostPort struct {
+	Host string
+	Port int
+}
+
+// ClickHouseClusterNode makes a server one node of a cluster.
+type ClickHouseClusterNode struct {
+	Name            string       // the cluster's name in remote_servers (a plain word)
+	Shards          [][]HostPort // every shard's replicas (native ports)
+	ZooKeeper       []HostPort
+	Shard, Replica  string // this node's macros
+	InterserverPort int    // replication port; zero picks a free one
 }
 
 func writeClickHouseConfig(path string, d clickHouseConfigData) error {
