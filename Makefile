@@ -8,19 +8,24 @@ DATA      ?= .data
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 
-.PHONY: run test deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability deploy-check
+.PHONY: run test deps test-deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability deploy-check
 
 ## run: install missing servers, start ClickHouse + Postgres under $(DATA), run every service
 run: deps build
 	./$(BIN) run --stack-dir $(DATA)
 
 ## test: vet, every test against real ClickHouse/Postgres/NATS, and a short fuzz pass
-test: deps vet telemetrygen build deploy-check
+test: deps test-deps vet telemetrygen build deploy-check
 	AFTERTRACE_TELEMETRYGEN=$(TELGEN) AFTERTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m $(TESTFLAGS) ./...
 	$(MAKE) fuzz
 
 deps:
 	bash deploy/dev/install-deps.sh
+
+# test-deps: what the cluster tests run besides make run's servers (Debian's
+# zookeeper, for replicated ClickHouse).
+test-deps:
+	bash deploy/dev/install-deps.sh zookeeper
 
 build:
 	$(GO) build -o $(BIN) ./cmd/aftertrace

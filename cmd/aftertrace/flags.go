@@ -10,6 +10,7 @@ import (
 func bindClickHouse(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", c.ClickHouse.Addr, "ClickHouse native protocol address host:port")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", c.ClickHouse.Database, "ClickHouse database")
+	fs.StringVar(&c.ClickHouse.Cluster, "clickhouse-cluster", c.ClickHouse.Cluster, "ClickHouse cluster (remote_servers name): migrations create Replicated tables ON CLUSTER plus Distributed tables; empty: one server")
 	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", c.ClickHouse.Username, "ClickHouse user")
 	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", c.ClickHouse.Password, "ClickHouse password")
 	fs.IntVar(&c.ClickHouse.MaxOpenConns, "clickhouse-max-conns", c.ClickHouse.MaxOpenConns, "ClickHouse connection pool size")

@@ -159,6 +159,7 @@ func migrate(ctx context.Context, log *slog.Logger, cfg allinone.Config) error {
 		ClickHouse: schema.ClickHouseOptions{
 			Addr: cfg.ClickHouse.Addr, Database: cfg.ClickHouse.Database,
 			Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password,
+			Cluster: cfg.ClickHouse.Cluster,
 		},
 		PostgresDSN: cfg.PostgresDSN,
 	}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -31,6 +32,15 @@ type Config struct {
 	// max_rows_to_read); over it a read fails with apperr KindTooLarge.
 	// 0: unlimited.
 	MaxRowsToRead uint64
+	// Cluster, when set, is the ClickHouse cluster the tables live on
+	// (schema.ClickHouseOptions.Cluster): reads and inserts use the
+	// Distributed tables, inserts wait for the shards
+	// (insert_distributed_sync), and partition drops and mutations go to
+	// every node's local table. The servers' profile must set
+	// distributed_product_mode = 'global' (subqueries on Distributed
+	// tables run once, on the initiator; ClickHouse 18.16's protocol takes
+	// only numeric settings from a client).
+	Cluster string
 	// QueryObserver, if set, is shown every read's SQL text and bound
 	// arguments before it runs (tests check that user input is only ever
 	// bound, never spliced into the SQL).
@@ -58,6 +68,9 @@ func (c Config) Validate() error {
 	if c.Database == "" {
 		errs = append(errs, errors.New("clickhouse database: must not be empty"))
 	}
+	if strings.ContainsAny(c.Cluster, "`\\") {
+		errs = append(errs, errors.New("clickhouse cluster: must not contain backquotes or backslashes"))
+	}
 	if c.MaxOpenConns <= 0 {
 		errs = append(errs, errors.New("clickhouse max open conns: must be positive"))
 	}
@@ -68,11 +81,17 @@ func (c Config) Validate() error {
 type Store struct {
 	conn driver.Conn
 	cfg  Config
+	days *tenantDays
 }
 
 // Open connects to ClickHouse (lazily: a down server is not an error here).
 func Open(cfg Config) (*Store, error) {
+	var settings clickhouse.Settings
+	if cfg.Cluster != "" {
+		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		Settings:        settings,
 		Addr:            []string{cfg.Addr},
 		Auth:            clickhouse.Auth{Database: cfg.Database, Username: cfg.Username, Password: cfg.Password},
 		DialTimeout:     cfg.DialTimeout,
@@ -83,7 +102,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
 	}
-	return &Store{conn: newReadConn(conn, cfg), cfg: cfg}, nil
+	return &Store{conn: newReadConn(conn, cfg), cfg: cfg, days: newTenantDays()}, nil
 }
 
 // Conn exposes the driver connection (tests and tools).
@@ -94,3 +113,21 @@ func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 
 // Close releases the connections.
 func (s *Store) Close() error { return s.conn.Close() }
+
+// ddlTarget is how an ALTER names table: itself on a single node, every
+// node's local table on a cluster. table must come from a closed set.
+func (s *Store) ddlTarget(table string) string {
+	if s.cfg.Cluster == "" {
+		return table
+	}
+	return table + "_local ON CLUSTER `" + s.cfg.Cluster + "`"
+}
+
+// systemTable is a system table of every shard on a cluster (one replica
+// each), else of the server.
+func (s *Store) systemTable(name string) string {
+	if s.cfg.Cluster == "" {
+		return "system." + name
+	}
+	return "cluster('" + s.cfg.Cluster + "', system, " + name + ")"
+}

@@ -64,7 +64,7 @@ func (s *Store) DeletePartitionRows(ctx context.Context, table string, parts []K
 			conds = append(conds, "(date = toDate(?) AND retention_class = ? AND NOT has(?, tenant_id))")
 			args = append(args, dateArg(p.Date), p.Class, p.Keep)
 		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" DELETE WHERE "+strings.Join(conds, " OR "), args...); err != nil {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.ddlTarget(table)+" DELETE WHERE "+strings.Join(conds, " OR "), args...); err != nil {
 			return fmt.Errorf("delete partition rows of %s: %w", table, err)
 		}
 		parts = parts[n:]
@@ -122,7 +122,7 @@ func (s *Store) DeleteExpired(ctx context.Context, table string, asOf, upto time
 	}
 	for _, chunk := range kt.tenantChunks(k, tenants) {
 		where, args := expiredWhere(kt.keepExprs(k, chunk), chunk, asOf, upto)
-		if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" DELETE WHERE "+where, args...); err != nil {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.ddlTarget(table)+" DELETE WHERE "+where, args...); err != nil {
 			return fmt.Errorf("delete expired rows of %s: %w", table, err)
 		}
 	}
@@ -136,10 +136,14 @@ const mutationPoll = 200 * time.Millisecond
 func (s *Store) WaitMutations(ctx context.Context, table string) error {
 	t := time.NewTicker(mutationPoll)
 	defer t.Stop()
+	local := table
+	if s.cfg.Cluster != "" {
+		local += "_local"
+	}
 	for {
 		var n uint64
 		if err := s.conn.QueryRow(ctx,
-			"SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ? AND is_done = 0", table).Scan(&n); err != nil {
+			"SELECT count() FROM "+s.systemTable("mutations")+" WHERE database = currentDatabase() AND table = ? AND is_done = 0", local).Scan(&n); err != nil {
 			return fmt.Errorf("mutations of %s: %w", table, err)
 		}
 		if n == 0 {

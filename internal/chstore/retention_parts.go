@@ -12,11 +12,13 @@ import (
 // partsSQL lists the active partitions of the database's tables with their
 // size; partition is the partition key as ClickHouse prints it, e.g.
 // ('2026-10-01','d7').
-const partsSQL = `SELECT table, partition, toUInt64(sum(rows)), toUInt64(sum(bytes_on_disk))
-FROM system.parts
+// On a cluster the local tables of every shard are listed under their
+// Distributed names (a partition's size summed over the shards).
+const partsSQL = `SELECT replaceRegexpOne(table, '_local$', '') AS t, partition, toUInt64(sum(rows)), toUInt64(sum(bytes_on_disk))
+FROM %s
 WHERE database = currentDatabase() AND active AND has(?, table)
-GROUP BY table, partition
-ORDER BY table, partition`
+GROUP BY t, partition
+ORDER BY t, partition`
 
 // ListPartitions returns the (date, retention_class) partitions of the
 // tables retention manages (retention.Tables). Partitions whose key does
@@ -24,9 +26,12 @@ ORDER BY table, partition`
 func (s *Store) ListPartitions(ctx context.Context) ([]retention.Partition, error) {
 	tables := make([]string, 0, len(retention.Tables))
 	for t := range retention.Tables {
+		if s.cfg.Cluster != "" {
+			t += "_local"
+		}
 		tables = append(tables, t)
 	}
-	rows, err := s.conn.Query(ctx, partsSQL, tables)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(partsSQL, s.systemTable("parts")), tables)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
@@ -100,9 +105,9 @@ func (s *Store) DropPartition(ctx context.Context, table string, date time.Time,
 	if !retention.ValidClass(class) || class == retention.ClassHold {
 		return fmt.Errorf("drop partition: class %q may not be dropped", class)
 	}
-	q := fmt.Sprintf("ALTER TABLE %s DROP PARTITION ('%s', '%s')", table, date.UTC().Format(time.DateOnly), class)
-	if err := s.conn.Exec(ctx, q); err != nil {
-		return fmt.Errorf("drop partition %s of %s: %w", q[len("ALTER TABLE "+table+" DROP PARTITION "):], table, err)
+	part := fmt.Sprintf("('%s', '%s')", date.UTC().Format(time.DateOnly), class)
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.ddlTarget(table)+" DROP PARTITION "+part); err != nil {
+		return fmt.Errorf("drop partition %s of %s: %w", part, table, err)
 	}
 	return nil
 }

@@ -20,20 +20,36 @@ import (
 // every version.
 type chDriver struct {
 	conn    driver.Conn
+	cluster string // "": single node
+	db      string
 	locked  atomic.Bool
 	timeout time.Duration
 }
 
 const chMigrationsTable = "schema_migrations"
 
-func newCHDriver(ctx context.Context, conn driver.Conn) (*chDriver, error) {
-	d := &chDriver{conn: conn, timeout: 5 * time.Minute}
-	err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+chMigrationsTable+
+func newCHDriver(ctx context.Context, conn driver.Conn, cluster, db string) (*chDriver, error) {
+	d := &chDriver{conn: conn, cluster: cluster, db: db, timeout: 5 * time.Minute}
+	stmts, err := d.statements("CREATE TABLE IF NOT EXISTS " + chMigrationsTable +
 		" (version Int64, dirty UInt8, sequence UInt64) ENGINE = MergeTree() ORDER BY sequence")
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", chMigrationsTable, err)
+		return nil, err
+	}
+	for _, stmt := range stmts {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("create %s: %w", chMigrationsTable, err)
+		}
 	}
 	return d, nil
+}
+
+// statements is what runs for one statement of a migration: itself on a
+// single node, its cluster forms on a cluster.
+func (d *chDriver) statements(stmt string) ([]string, error) {
+	if d.cluster == "" {
+		return []string{stmt}, nil
+	}
+	return clusterize(stmt, d.cluster, d.db)
 }
 
 func (d *chDriver) ctx() (context.Context, context.CancelFunc) {
@@ -81,9 +97,15 @@ func (d *chDriver) Run(migration io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("read migration: %w", err)
 	}
-	for _, stmt := range splitStatements(string(src)) {
-		if err := d.conn.Exec(ctx, stmt); err != nil {
-			return database.Error{OrigErr: err, Err: "migration failed", Query: []byte(stmt)}
+	for _, one := range splitStatements(string(src)) {
+		stmts, err := d.statements(one)
+		if err != nil {
+			return database.Error{OrigErr: err, Err: "migration failed", Query: []byte(one)}
+		}
+		for _, stmt := range stmts {
+			if err := d.conn.Exec(ctx, stmt); err != nil {
+				return database.Error{OrigErr: err, Err: "migration failed", Query: []byte(stmt)}
+			}
 		}
 	}
 	return nil

@@ -29,6 +29,10 @@ type ClickHouseOptions struct {
 	Database string
 	Username string
 	Password string
+	// Cluster, when set, is the ClickHouse cluster (remote_servers) whose
+	// every node gets the schema: Replicated tables ON CLUSTER plus
+	// Distributed tables of the single-node names (see clusterize).
+	Cluster string
 }
 
 // MigrateClickHouse creates the database if needed and applies all pending
@@ -37,14 +41,18 @@ func MigrateClickHouse(ctx context.Context, o ClickHouseOptions) error {
 	if o.Database == "" {
 		o.Database = "default"
 	}
-	if strings.ContainsAny(o.Database, "`\\") {
+	if strings.ContainsAny(o.Database+o.Cluster, "`\\") {
 		return fmt.Errorf("clickhouse database name %q: must not contain backquotes or backslashes", o.Database)
 	}
 	admin, err := openCH(o, "default")
 	if err != nil {
 		return err
 	}
-	err = admin.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+o.Database+"`")
+	create := "CREATE DATABASE IF NOT EXISTS `" + o.Database + "`"
+	if o.Cluster != "" {
+		create += " ON CLUSTER `" + o.Cluster + "`"
+	}
+	err = admin.Exec(ctx, create)
 	_ = admin.Close()
 	if err != nil {
 		return fmt.Errorf("create clickhouse database %q: %w", o.Database, err)
@@ -54,7 +62,7 @@ func MigrateClickHouse(ctx context.Context, o ClickHouseOptions) error {
 		return err
 	}
 	defer conn.Close()
-	drv, err := newCHDriver(ctx, conn)
+	drv, err := newCHDriver(ctx, conn, o.Cluster, o.Database)
 	if err != nil {
 		return err
 	}

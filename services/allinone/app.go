@@ -305,6 +305,7 @@ func (a *App) migrate(ctx context.Context) error {
 		o.ClickHouse = schema.ClickHouseOptions{
 			Addr: a.cfg.ClickHouse.Addr, Database: a.cfg.ClickHouse.Database,
 			Username: a.cfg.ClickHouse.Username, Password: a.cfg.ClickHouse.Password,
+			Cluster: a.cfg.ClickHouse.Cluster,
 		}
 	}
 	return schema.Migrate(ctx, o)
