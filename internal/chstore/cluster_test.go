@@ -164,4 +164,35 @@ func TestClusterAnswersEqualSingleNode(t *testing.T) {
 			t.Errorf("%s: %d logs, single node %d", name, len(got.logs), len(want.logs))
 		}
 	}
+
+	// Retention on a cluster: the partitions are listed from every shard,
+	// and a drop empties the partition on every node.
+	parts, err := cluster.ListPartitions(ctx)
+	if err != nil {
+		t.Fatalf("list partitions: %v", err)
+	}
+	var spanRows uint64
+	for _, p := range parts {
+		if p.Table == "spans" {
+			spanRows += p.Rows
+		}
+	}
+	if spanRows != 120 {
+		t.Errorf("cluster partitions of spans hold %d rows, want 120", spanRows)
+	}
+	for _, p := range parts {
+		if p.Table != "spans" {
+			continue
+		}
+		if err := cluster.DropPartition(ctx, "spans", p.Date, p.Class); err != nil {
+			t.Fatalf("drop partition: %v", err)
+		}
+	}
+	for i, n := range c.Nodes {
+		local := open(n.Addr(), "aftertrace", "")
+		var rows uint64
+		if err := local.Conn().QueryRow(ctx, "SELECT count() FROM spans_local").Scan(&rows); err != nil || rows != 0 {
+			t.Errorf("node %d: %d spans left after the drops (%v)", i, rows, err)
+		}
+	}
 }

@@ -143,7 +143,7 @@ func (s *Store) WaitMutations(ctx context.Context, table string) error {
 	for {
 		var n uint64
 		if err := s.conn.QueryRow(ctx,
-			"SELECT count() FROM "+s.systemTable("mutations")+" WHERE database = currentDatabase() AND table = ? AND is_done = 0", local).Scan(&n); err != nil {
+			"SELECT count() FROM "+s.systemTable("mutations")+" WHERE database = ? AND table = ? AND is_done = 0", s.cfg.Database, local).Scan(&n); err != nil {
 			return fmt.Errorf("mutations of %s: %w", table, err)
 		}
 		if n == 0 {

@@ -16,7 +16,7 @@ import (
 // Distributed names (a partition's size summed over the shards).
 const partsSQL = `SELECT replaceRegexpOne(table, '_local$', '') AS t, partition, toUInt64(sum(rows)), toUInt64(sum(bytes_on_disk))
 FROM %s
-WHERE database = currentDatabase() AND active AND has(?, table)
+WHERE database = ? AND active AND has(?, table)
 GROUP BY t, partition
 ORDER BY t, partition`
 
@@ -31,7 +31,7 @@ func (s *Store) ListPartitions(ctx context.Context) ([]retention.Partition, erro
 		}
 		tables = append(tables, t)
 	}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(partsSQL, s.systemTable("parts")), tables)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(partsSQL, s.systemTable("parts")), s.cfg.Database, tables)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
