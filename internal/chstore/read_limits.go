@@ -28,10 +28,31 @@ type readConn struct {
 	driver.Conn
 	settings clickhouse.Settings // nil: none
 	observe  func(query string, args []any)
+	// retryRemote: on a cluster, a read that failed on a connection to
+	// another node (a replica that just died: its pooled connection is
+	// dead, and ClickHouse fails over only on new connections) is run once
+	// more, and then goes to a live replica.
+	retryRemote bool
+}
+
+// remoteFailure reports a ClickHouse exception of a connection between
+// nodes: NETWORK_ERROR, SOCKET_TIMEOUT, ALL_CONNECTION_TRIES_FAILED,
+// POCO_EXCEPTION (connection reset), CANNOT_READ_FROM_SOCKET,
+// CANNOT_WRITE_TO_SOCKET, UNEXPECTED_PACKET_FROM_SERVER.
+func remoteFailure(err error) bool {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return false
+	}
+	switch ex.Code {
+	case 209, 210, 279, 1000, 23, 24, 102:
+		return true
+	}
+	return false
 }
 
 func newReadConn(conn driver.Conn, cfg Config) *readConn {
-	c := &readConn{Conn: conn, observe: cfg.QueryObserver}
+	c := &readConn{Conn: conn, observe: cfg.QueryObserver, retryRemote: cfg.Cluster != ""}
 	// Integer settings only: ClickHouse 18.16 speaks the old settings
 	// encoding, which has no strings.
 	if cfg.MaxRowsToRead > 0 {
@@ -87,6 +108,9 @@ func (c *readConn) Query(ctx context.Context, query string, args ...any) (driver
 		return nil, err
 	}
 	rows, err := c.Conn.Query(ctx, query, args...)
+	if err != nil && c.retryRemote && remoteFailure(err) {
+		rows, err = c.Conn.Query(ctx, query, args...)
+	}
 	if err != nil {
 		done()
 		return nil, err
@@ -100,7 +124,11 @@ func (c *readConn) QueryRow(ctx context.Context, query string, args ...any) driv
 		return errRow{err}
 	}
 	defer done()
-	return c.Conn.QueryRow(ctx, query, args...)
+	row := c.Conn.QueryRow(ctx, query, args...)
+	if c.retryRemote && remoteFailure(row.Err()) {
+		row = c.Conn.QueryRow(ctx, query, args...)
+	}
+	return row
 }
 
 func (c *readConn) Select(ctx context.Context, dest any, query string, args ...any) error {

@@ -64,7 +64,7 @@ var clickHouseConfig = template.Must(template.New("config.xml").Funcs(template.F
     </shard>
 {{- end}}
   </{{.Name}}></remote_servers>
-  <zookeeper>{{range .ZooKeeper}}<node><host>{{x .Host}}</host><port>{{.Port}}</port></node>{{end}}<session_timeout_ms>10000</session_timeout_ms></zookeeper>
+  <zookeeper>{{range .ZooKeeper}}<node><host>{{x .Host}}</host><port>{{.Port}}</port></node>{{end}}<session_timeout_ms>30000</session_timeout_ms></zookeeper>
   <macros><shard>{{x .Shard}}</shard><replica>{{x .Replica}}</replica></macros>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 {{- end}}

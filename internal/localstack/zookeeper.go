@@ -96,8 +96,9 @@ func (z *ZooKeeper) Start(ctx context.Context) error {
 	if err := checkPortFree(z.cfg.Host, z.cfg.Port); err != nil {
 		return fmt.Errorf("zookeeper: %w", err)
 	}
-	// A short tick: sessions of killed ClickHouse nodes expire in seconds.
-	conf := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\nclientPortAddress=%s\n"+
+	// Sessions may last up to 40 s (20 ticks): a node slowed by a busy machine
+	// keeps its session (ClickHouse 18.16 can crash on DDL while it renews one).
+	conf := fmt.Sprintf("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\nclientPortAddress=%s\n"+
 		"admin.enableServer=false\nmaxClientCnxns=0\n4lw.commands.whitelist=ruok\n", data, z.cfg.Port, z.cfg.Host)
 	cfgPath := filepath.Join(z.cfg.Dir, "zoo.cfg")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o644); err != nil {

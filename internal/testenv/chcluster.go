@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -38,6 +39,16 @@ func NewClickHouseCluster(t testing.TB, shards, replicas int) *ClickHouseCluster
 	}
 	c := &ClickHouseCluster{Name: ClusterName, ZK: zk}
 	t.Cleanup(func() {
+		if t.Failed() { // what the nodes said, before their dirs go
+			for _, n := range c.Nodes {
+				if n == nil {
+					continue
+				}
+				if b, err := os.ReadFile(filepath.Join(n.Dir(), "log", "server.err.log")); err == nil {
+					t.Logf("%s server.err.log (last 3 KiB):\n%s", filepath.Base(n.Dir()), b[max(0, len(b)-3072):])
+				}
+			}
+		}
 		stop, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var wg sync.WaitGroup
