@@ -8,11 +8,15 @@ DATA      ?= .data
 FUZZTIME  ?= 5s
 TESTFLAGS ?=
 
-.PHONY: run test deps test-deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability deploy-check
+.PHONY: run run-cluster test deps test-deps build telemetrygen vet unit fuzz clean-data bench bench-scale otelcol reliability deploy-check
 
 ## run: install missing servers, start ClickHouse + Postgres under $(DATA), run every service
 run: deps build
 	./$(BIN) run --stack-dir $(DATA)
+
+## run-cluster: as run, on a cluster topology on this host: ClickHouse 2 shards × 2 replicas with ZooKeeper, three embedded NATS servers (R3 streams), under $(DATA)-cluster
+run-cluster: deps test-deps build
+	./$(BIN) run --stack-dir $(DATA)-cluster --stack-topology cluster
 
 ## test: vet, every test against real ClickHouse/Postgres/NATS, and a short fuzz pass
 test: deps test-deps vet telemetrygen build deploy-check

@@ -24,6 +24,7 @@ func bindNATS(fs *pflag.FlagSet, c *allinone.Config) {
 	fs.StringVar(&c.EmbeddedNATS.StoreDir, "nats-store-dir", c.EmbeddedNATS.StoreDir, "JetStream store of the embedded server")
 	fs.StringVar(&c.EmbeddedNATS.Host, "nats-host", c.EmbeddedNATS.Host, "listen host of the embedded server")
 	fs.IntVar(&c.EmbeddedNATS.Port, "nats-port", c.EmbeddedNATS.Port, "listen port of the embedded server (-1: any free port)")
+	fs.IntVar(&c.EmbeddedNATSNodes, "nats-embedded-nodes", c.EmbeddedNATSNodes, "embedded NATS servers: 1, or at least 3 for a JetStream cluster in this process (client ports nats-port+i, route ports nats-port+2000+i)")
 	fs.BoolVar(&c.EmbeddedNATS.SyncAlways, "nats-sync", c.EmbeddedNATS.SyncAlways, "embedded server: fsync every write before acknowledging it (an acknowledged record survives power loss; default: fsync every --nats-sync-interval, survives a crash of the process)")
 	fs.DurationVar(&c.EmbeddedNATS.SyncInterval, "nats-sync-interval", c.EmbeddedNATS.SyncInterval, "embedded server: fsync interval without --nats-sync (0: the NATS default, 2m)")
 	fs.Int32Var(&c.EmbeddedNATS.MaxPayload, "nats-max-payload", c.EmbeddedNATS.MaxPayload, "max message size of the embedded server")

@@ -103,6 +103,7 @@ func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger
 		fs.IntVar(&cfg.StackClickHouse, "stack-clickhouse-port", cfg.StackClickHouse, "native port of the dev ClickHouse")
 		fs.IntVar(&cfg.StackClickHouseHT, "stack-clickhouse-http-port", cfg.StackClickHouseHT, "HTTP port of the dev ClickHouse")
 		fs.IntVar(&cfg.StackPostgres, "stack-postgres-port", cfg.StackPostgres, "port of the dev Postgres")
+		fs.StringVar(&cfg.StackTopology, "stack-topology", cfg.StackTopology, "dev stack topology: single, or cluster (ClickHouse 2 shards × 2 replicas with ZooKeeper on ports stack-clickhouse-port..+3, three embedded NATS servers with R3 streams)")
 	}
 	return cmd
 }
@@ -122,6 +123,12 @@ func printBanner(w io.Writer, a *allinone.App) {
 	}
 	if a.OpsAddr() != "" {
 		fmt.Fprintf(w, "  Ops         http://%s/metrics, /debug/pprof/\n", a.OpsAddr())
+	}
+	if c.ClickHouse.Cluster != "" {
+		fmt.Fprintf(w, "  ClickHouse  cluster %q via %s (Replicated + Distributed tables)\n", c.ClickHouse.Cluster, c.ClickHouse.Addr)
+	}
+	if c.EmbeddedNATSNodes > 1 && c.NATSURL == "" {
+		fmt.Fprintf(w, "  NATS        %d embedded JetStream servers, streams at R%d\n", c.EmbeddedNATSNodes, c.Streams.Replicas)
 	}
 	fmt.Fprintf(w, "  Dev tenant  %s\n  API key     %s\n", c.DevTenantID, c.DevAPIKey)
 	fmt.Fprintf(w, "  (send it as: Authorization: Bearer %s)\n", c.DevAPIKey)

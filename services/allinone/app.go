@@ -103,7 +103,16 @@ func (a *App) Run(ctx context.Context) (err error) {
 	var js jetstream.JetStream
 	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer || a.cfg.Roles.Correlator {
 		url := a.cfg.NATSURL
-		if url == "" {
+		switch {
+		case url == "" && a.cfg.EmbeddedNATSNodes > 1:
+			c, err := bus.StartEmbeddedCluster(a.cfg.EmbeddedNATS, a.cfg.EmbeddedNATSNodes)
+			if err != nil {
+				return err
+			}
+			defer c.Shutdown()
+			url = c.URLs()
+			a.log.Info("embedded NATS JetStream cluster started", "urls", url, "store", a.cfg.EmbeddedNATS.StoreDir, "stream replicas", a.cfg.Streams.Replicas)
+		case url == "":
 			srv, err := bus.StartEmbedded(a.cfg.EmbeddedNATS)
 			if err != nil {
 				return err

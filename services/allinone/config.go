@@ -59,6 +59,13 @@ type Config struct {
 	StackClickHouse   int // native port of the dev ClickHouse
 	StackClickHouseHT int // HTTP port of the dev ClickHouse
 	StackPostgres     int // port of the dev Postgres
+	// StackTopology "cluster" makes the dev stack a cluster on one host:
+	// ClickHouse 2 shards × 2 replicas with ZooKeeper (native ports
+	// StackClickHouse..+3) and three embedded NATS servers with R3 streams.
+	StackTopology string
+	// EmbeddedNATSNodes is how many embedded NATS servers run (1, or ≥ 3
+	// for a JetStream cluster).
+	EmbeddedNATSNodes int
 
 	// Migrate applies migrations at start.
 	Migrate bool
@@ -115,6 +122,8 @@ func DefaultConfig() Config {
 		StackClickHouse:   19000,
 		StackClickHouseHT: 18123,
 		StackPostgres:     15432,
+		StackTopology:     "single",
+		EmbeddedNATSNodes: 1,
 		Migrate:           true,
 		DevTenantID:       "dev",
 		AuthCache:         authn.DefaultCacheConfig(),
@@ -137,6 +146,12 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseInterval <= 0 {
 		errs = append(errs, fmt.Errorf("lease interval: must be positive, got %v", c.LeaseInterval))
+	}
+	if c.StackTopology != "single" && c.StackTopology != "cluster" {
+		errs = append(errs, fmt.Errorf("stack topology: must be single or cluster, got %q", c.StackTopology))
+	}
+	if c.EmbeddedNATSNodes != 1 && c.EmbeddedNATSNodes < 3 {
+		errs = append(errs, fmt.Errorf("embedded nats nodes: must be 1 or at least 3, got %d", c.EmbeddedNATSNodes))
 	}
 	if c.Roles.Writer && c.PostgresDSN != "" {
 		errs = append(errs, c.Retention.Validate())

@@ -14,10 +14,12 @@ import (
 	"github.com/aftertrace/aftertrace/internal/localstack"
 )
 
-// devStack is the private ClickHouse and Postgres of `make run`.
+// devStack is the private ClickHouse and Postgres of `make run` (or the
+// ClickHouse cluster of `make run-cluster`).
 type devStack struct {
-	ch *localstack.ClickHouse
-	pg *localstack.Postgres
+	ch      *localstack.ClickHouse
+	cluster *localstack.ClickHouseCluster
+	pg      *localstack.Postgres
 }
 
 // startStack starts ClickHouse and Postgres under cfg.StackDir and points
@@ -29,15 +31,33 @@ func (a *App) startStack(ctx context.Context) (*devStack, error) {
 		return nil, fmt.Errorf("stack dir: %w", err)
 	}
 	st := &devStack{}
-	a.log.Info("starting ClickHouse", "dir", filepath.Join(dir, "clickhouse"), "port", cfg.StackClickHouse)
-	st.ch, err = localstack.StartClickHouse(ctx, localstack.ClickHouseConfig{
-		Dir:      filepath.Join(dir, "clickhouse"),
-		TCPPort:  cfg.StackClickHouse,
-		HTTPPort: cfg.StackClickHouseHT,
-		Logger:   a.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start clickhouse: %w", err)
+	if cfg.StackTopology == "cluster" {
+		a.log.Info("starting ClickHouse cluster (2 shards × 2 replicas) and ZooKeeper", "dir", filepath.Join(dir, "clickhouse-cluster"), "ports", fmt.Sprintf("%d-%d", cfg.StackClickHouse, cfg.StackClickHouse+3))
+		st.cluster, err = localstack.StartClickHouseCluster(ctx, localstack.ClickHouseClusterConfig{
+			Dir:     filepath.Join(dir, "clickhouse-cluster"),
+			TCPPort: cfg.StackClickHouse, HTTPPort: cfg.StackClickHouseHT, InterserverPort: cfg.StackClickHouse + 100,
+			ZooKeeperPort: cfg.StackClickHouse + 200,
+			Logger:        a.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start clickhouse cluster: %w", err)
+		}
+		cfg.ClickHouse.Cluster = st.cluster.Name
+		if cfg.NATSURL == "" {
+			cfg.EmbeddedNATSNodes = 3
+			cfg.Streams.Replicas = 3
+		}
+	} else {
+		a.log.Info("starting ClickHouse", "dir", filepath.Join(dir, "clickhouse"), "port", cfg.StackClickHouse)
+		st.ch, err = localstack.StartClickHouse(ctx, localstack.ClickHouseConfig{
+			Dir:      filepath.Join(dir, "clickhouse"),
+			TCPPort:  cfg.StackClickHouse,
+			HTTPPort: cfg.StackClickHouseHT,
+			Logger:   a.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start clickhouse: %w", err)
+		}
 	}
 	a.log.Info("starting Postgres", "dir", filepath.Join(dir, "postgres"), "port", cfg.StackPostgres)
 	st.pg, err = localstack.StartPostgres(ctx, localstack.PostgresConfig{
@@ -49,7 +69,11 @@ func (a *App) startStack(ctx context.Context) (*devStack, error) {
 		st.stop()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	cfg.ClickHouse.Addr = st.ch.Addr()
+	if st.cluster != nil {
+		cfg.ClickHouse.Addr = st.cluster.Nodes[0].Addr()
+	} else {
+		cfg.ClickHouse.Addr = st.ch.Addr()
+	}
 	cfg.PostgresDSN = st.pg.DSN()
 	if cfg.NATSURL == "" && cfg.EmbeddedNATS.StoreDir == "" {
 		cfg.EmbeddedNATS.StoreDir = filepath.Join(dir, "nats")
@@ -81,6 +105,9 @@ func (st *devStack) stop() {
 	}
 	if st.ch != nil {
 		_ = st.ch.Stop(ctx)
+	}
+	if st.cluster != nil {
+		st.cluster.Stop(ctx)
 	}
 }
 
