@@ -13,7 +13,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/aftertrace/aftertrace/internal/events"
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
+	"github.com/aftertrace/aftertrace/internal/rca"
 	"github.com/aftertrace/aftertrace/internal/schema"
 	"github.com/aftertrace/aftertrace/internal/testenv"
 )
@@ -59,6 +61,7 @@ func TestClusterAnswersEqualSingleNode(t *testing.T) {
 		rs := td.ResourceSpans().AppendEmpty()
 		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%d", i%3))
 		rs.Resource().Attributes().PutStr("k8s.pod.name", fmt.Sprintf("pod-%d", i%5))
+		rs.Resource().Attributes().PutStr("k8s.pod.uid", fmt.Sprintf("uid-%d", i%5))
 		ss := rs.ScopeSpans().AppendEmpty()
 		start := now.Add(-time.Duration(i) * time.Minute)
 		for j := range 3 {
@@ -162,6 +165,99 @@ func TestClusterAnswersEqualSingleNode(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got.logs, want.logs) {
 			t.Errorf("%s: %d logs, single node %d", name, len(got.logs), len(want.logs))
+		}
+	}
+
+	// Container events, their links to traces, the link candidates the
+	// correlator reads and a root-cause analysis answer the same too.
+	const container = "cccccccccccc0000000000000000000000000000000000000000000000000000"
+	var evs []events.Event
+	var links []chstore.EventLink
+	for i := range 10 {
+		at := now.Add(-time.Duration(i*4) * time.Minute)
+		ev := events.Event{
+			TenantID: tenant, ID: events.NewID(tenant, "test", []byte(fmt.Sprint(i))), TimeUnixNano: uint64(at.UnixNano()),
+			Source: events.SourceFalco, Type: "falco_alert", Severity: 4, Reason: fmt.Sprintf("rule %d", i%3),
+			ContainerID: container, PodUID: "uid-1", PodName: "pod-1", Namespace: "shop", ExitCode: events.ExitCodeUnknown,
+		}
+		evs = append(evs, ev)
+		for _, id := range ids[i : i+3] {
+			links = append(links, chstore.EventLink{TenantID: tenant, EventID: ev.ID, EventTimeNs: ev.TimeUnixNano, TraceID: id,
+				TraceStartNs: ev.TimeUnixNano, MatchKind: chstore.MatchContainer, SpanCount: 3, RootService: "svc-0", RootName: "op-0",
+				LinkedAtNs: ev.TimeUnixNano})
+		}
+	}
+	for _, s := range []*chstore.Store{single, cluster} {
+		if err := s.InsertEvents(ctx, evs); err != nil {
+			t.Fatalf("insert events: %v", err)
+		}
+		if err := s.InsertEventLinks(ctx, links); err != nil {
+			t.Fatalf("insert links: %v", err)
+		}
+	}
+	type eventAnswer struct {
+		events     []events.Event
+		links      map[events.ID][]chstore.EventLink
+		ofTrace    [][]chstore.TraceEvent
+		candidates []chstore.LinkCandidate
+		rca        []rca.Candidate
+	}
+	readEvents := func(s *chstore.Store) eventAnswer {
+		var a eventAnswer
+		var err error
+		if a.events, err = s.SearchEvents(ctx, chstore.EventQuery{TenantID: tenant, Start: now.Add(-time.Hour), End: now.Add(time.Minute), Limit: 100}); err != nil {
+			t.Fatalf("search events: %v", err)
+		}
+		evIDs := make([]events.ID, len(evs))
+		for i, ev := range evs {
+			evIDs[i] = ev.ID
+		}
+		if a.links, _, err = s.LinksOfEvents(ctx, tenant, evIDs, 10, 100); err != nil {
+			t.Fatalf("links of events: %v", err)
+		}
+		for _, id := range ids[:12] {
+			te, err := s.EventsOfTrace(ctx, tenant, id, 100)
+			if err != nil {
+				t.Fatalf("events of trace: %v", err)
+			}
+			a.ofTrace = append(a.ofTrace, te)
+		}
+		if a.candidates, err = s.FindLinkCandidates(ctx, tenant, chstore.LinkTarget{Kind: chstore.MatchPodUID, Value: "uid-1"},
+			uint64(now.Add(-time.Hour).UnixNano()), uint64(now.Add(time.Minute).UnixNano()), 100); err != nil {
+			t.Fatalf("link candidates: %v", err)
+		}
+		cfg := rca.DefaultConfig()
+		res, err := rca.New(rca.StoreSource{Store: s, NoCache: true}, cfg).Analyze(ctx, rca.Query{TenantID: tenant, Start: now.Add(-10 * time.Minute), End: now})
+		if err != nil {
+			t.Fatalf("rca: %v", err)
+		}
+		a.rca = res.Candidates
+		return a
+	}
+	wantEv := readEvents(single)
+	if len(wantEv.events) != 10 || len(wantEv.links) != 10 || len(wantEv.candidates) == 0 {
+		t.Fatalf("single node: %d events, links of %d events, %d candidates", len(wantEv.events), len(wantEv.links), len(wantEv.candidates))
+	}
+	t.Logf("single node: %d events, links of %d events, %d link candidates, %d root-cause candidates", len(wantEv.events), len(wantEv.links), len(wantEv.candidates), len(wantEv.rca))
+	for name, s := range readers {
+		if name == "single" {
+			continue
+		}
+		got := readEvents(s)
+		if !reflect.DeepEqual(got.events, wantEv.events) {
+			t.Errorf("%s: %d events differ from the single node's %d", name, len(got.events), len(wantEv.events))
+		}
+		if !reflect.DeepEqual(got.links, wantEv.links) {
+			t.Errorf("%s: event links differ", name)
+		}
+		if !reflect.DeepEqual(got.ofTrace, wantEv.ofTrace) {
+			t.Errorf("%s: events of traces differ", name)
+		}
+		if !reflect.DeepEqual(got.candidates, wantEv.candidates) {
+			t.Errorf("%s: link candidates %v, single node %v", name, got.candidates, wantEv.candidates)
+		}
+		if !reflect.DeepEqual(got.rca, wantEv.rca) {
+			t.Errorf("%s: root causes %+v, single node %+v", name, got.rca, wantEv.rca)
 		}
 	}
 
