@@ -67,8 +67,9 @@ reliability: deps build
 
 ## bench: ingest benchmark on a fresh private stack (≤ 10 min); last line is the summary
 BENCHFLAGS ?=
+TOPOLOGY   ?= single
 bench: deps build telemetrygen otelcol
-	$(GO) run ./loadtest/cmd/bench --aftertrace-bin $(BIN) --otelcol-bin $(OTELCOL) --telemetrygen-bin $(TELGEN) $(BENCHFLAGS)
+	$(GO) run ./loadtest/cmd/bench --topology $(TOPOLOGY) --aftertrace-bin $(BIN) --otelcol-bin $(OTELCOL) --telemetrygen-bin $(TELGEN) $(BENCHFLAGS)
 
 ## otelcol: an OpenTelemetry Collector (builder and components v0.161.0: OTLP → batch → nop) for bench's comparison
 OTELCOL := bin/otelcol-bench-build/otelcol-bench

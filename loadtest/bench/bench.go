@@ -17,6 +17,7 @@ import (
 
 // Options configure `make bench`.
 type Options struct {
+	Topology     string // TopologySingle or TopologyCluster
 	Bin          string // the aftertrace binary
 	Dir          string // work dir; "" makes a temporary one (removed unless Keep)
 	Keep         bool
@@ -51,7 +52,7 @@ type Options struct {
 // DefaultOptions fit `make bench` into 10 minutes.
 func DefaultOptions() Options {
 	return Options{
-		Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
+		Topology: TopologySingle, Bin: "bin/aftertrace", Seed: 1, Transport: "grpc", Connections: 16, BatchSpans: 500,
 		StartRate: 0, Factor: 1.25, MaxSteps: 4, StepDuration: 60 * time.Second, Budget: 6 * time.Minute,
 		RawMaxTime: 60 * time.Second, ProbeEvery: time.Second, IDSamples: 200, ProfileFor: 20 * time.Second,
 		Compare: ptr(DefaultCompareOptions()), LogsSteps: 4, LogsStepDuration: 30 * time.Second, Replay: true, Out: os.Stdout,
@@ -60,6 +61,8 @@ func DefaultOptions() Options {
 
 // Report is what `make bench` measured.
 type Report struct {
+	Topology       string // TopologySingle or TopologyCluster
+	CHNodes        int    // ClickHouse server processes
 	Raw            RawResult
 	Steps          []StepResult
 	Best           *StepResult
@@ -83,7 +86,7 @@ type Report struct {
 
 // Run starts a fresh stack, measures and returns the report.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	rep := &Report{StartedAt: time.Now().UTC(), LogsPerSec: "n/a"}
+	rep := &Report{StartedAt: time.Now().UTC(), LogsPerSec: "n/a", Topology: o.Topology, CHNodes: 1}
 	dir := o.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "aftertrace-bench-")
@@ -97,7 +100,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fmt.Fprintf(o.Out, "bench: work dir %s\n", dir)
-	st, err := StartClickHouse(ctx, dir, log)
+	st, err := StartClickHouse(ctx, dir, log, o.Topology)
+	if err == nil && st.Cluster != nil {
+		rep.CHNodes = len(st.Cluster.Nodes)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +126,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	const rawBatches, rawReqSpans, rawStep = 4, 500, 50 * time.Millisecond
 	batches := BuildBatches(loadgen.NewGenerator(m, o.Seed), benchTenant, rawBatches, wcfg.BatchRows, rawReqSpans, time.Now(), rawStep)
 	rawRoundSpan := timeSpan(batches) + rawStep
-	chPID := st.clickHousePID()
-	cpu0, ch0 := selfCPU(), procCPU(chPID)
+	chCPU := st.clickHouseCPU()
+	cpu0, ch0 := selfCPU(), chCPU()
 	rep.Raw, err = RawInsert(ctx, rawStore, batches, o.Seed, rawRoundSpan, wcfg.Workers, 1000, o.RawMaxTime)
-	rep.Raw.ClientCPU, rep.Raw.CHCPU = selfCPU()-cpu0, procCPU(chPID)-ch0
+	rep.Raw.ClientCPU, rep.Raw.CHCPU = selfCPU()-cpu0, chCPU()-ch0
 	batches = nil //nolint:ineffassign // release before the end-to-end phase
 	if err == nil {
 		// The baseline's merges would go on into the first step: drop them.
@@ -210,7 +216,7 @@ steps:
 	if err := runLogsSteps(ctx, o, rep, st, store, m); err != nil {
 		return nil, err
 	}
-	rep.BytesPerSpan, rep.RowsOnDisk, err = BytesPerSpan(ctx, store, "bench")
+	rep.BytesPerSpan, rep.RowsOnDisk, err = BytesPerSpan(ctx, store, "bench", st.clusterName())
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/aftertrace/aftertrace/internal/localstack"
+
 	"bufio"
 	"os"
 	"path/filepath"
@@ -39,11 +41,31 @@ func procCPU(pid int) float64 {
 	return (ut + st) / clockTicks
 }
 
+// clickHouseCPU returns a reader of the CPU seconds every ClickHouse node
+// of the stack consumed so far (their pids looked up now).
+func (st *Stack) clickHouseCPU() func() float64 {
+	nodes := []*localstack.ClickHouse{st.CH}
+	if st.Cluster != nil {
+		nodes = st.Cluster.Nodes
+	}
+	pids := make([]int, len(nodes))
+	for i, n := range nodes {
+		pids[i] = clickHousePID(n)
+	}
+	return func() float64 {
+		var t float64
+		for _, p := range pids {
+			t += procCPU(p)
+		}
+		return t
+	}
+}
+
 // clickHousePID reads the pid ClickHouse records in its data/status file.
-func (st *Stack) clickHousePID() int {
-	f, err := os.Open(filepath.Join(st.CH.Dir(), "data", "status"))
+func clickHousePID(ch *localstack.ClickHouse) int {
+	f, err := os.Open(filepath.Join(ch.Dir(), "data", "status"))
 	if err != nil {
-		return pidByArg("--config-file=" + filepath.Join(st.CH.Dir(), "config.xml"))
+		return pidByArg("--config-file=" + filepath.Join(ch.Dir(), "config.xml"))
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)

@@ -99,7 +99,7 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	defer cancel()
 	var wg sync.WaitGroup
 	var probeMu sync.Mutex
-	appPID, chPID := st.appPID(), st.clickHousePID()
+	appPID, chCPU := st.appPID(), st.clickHouseCPU()
 	var app0, ch0, load0 float64
 	var began time.Time
 	// The step's clocks, CPU counters and watchers start with the schedule,
@@ -107,7 +107,7 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	// a second or two, before the server is loaded.
 	rc.OnStart = func(t0 time.Time) {
 		began = t0
-		app0, ch0, load0 = procCPU(appPID), procCPU(chPID), procCPU(os.Getpid())
+		app0, ch0, load0 = procCPU(appPID), chCPU(), procCPU(os.Getpid())
 		wg.Go(func() {
 			if cfg.ProbeEvery <= 0 {
 				return
@@ -167,7 +167,7 @@ func RunStep(ctx context.Context, st *Stack, store *chstore.Store, cfg StepConfi
 	res.DrainSec = time.Since(drainStart).Seconds()
 	wg.Wait()
 	time.Sleep(time.Second) // the last flush's insert
-	res.AppCPU, res.CHCPU, res.LoadCPU = procCPU(appPID)-app0, procCPU(chPID)-ch0, procCPU(os.Getpid())-load0
+	res.AppCPU, res.CHCPU, res.LoadCPU = procCPU(appPID)-app0, chCPU()-ch0, procCPU(os.Getpid())-load0
 	res.Stored, err = countSpans(ctx, store, began, ended)
 	if err != nil {
 		return res, err

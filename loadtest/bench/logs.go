@@ -164,8 +164,8 @@ func RunLogsStep(ctx context.Context, st *Stack, store *chstore.Store, m *loadge
 			}
 		})
 	}
-	appPID, chPID := st.appPID(), st.clickHousePID()
-	app0, ch0 := procCPU(appPID), procCPU(chPID)
+	appPID, chCPU := st.appPID(), st.clickHouseCPU()
+	app0, ch0 := procCPU(appPID), chCPU()
 	t0 := time.Now()
 	end := t0.Add(cfg.Duration)
 	timer := time.NewTimer(0)
@@ -210,7 +210,7 @@ loop:
 	}
 	res.DrainSec = time.Since(drainStart).Seconds()
 	time.Sleep(time.Second) // the last flush's insert
-	res.AppCPU, res.CHCPU = procCPU(appPID)-app0, procCPU(chPID)-ch0
+	res.AppCPU, res.CHCPU = procCPU(appPID)-app0, chCPU()-ch0
 	var n uint64
 	err := store.Conn().QueryRow(ctx, `SELECT count() FROM logs
 		WHERE tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp <= toDateTime(?)

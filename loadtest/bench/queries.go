@@ -52,15 +52,20 @@ func TraceByID(ctx context.Context, apiAddr string, ids []string) Latency {
 }
 
 // BytesPerSpan is the on-disk size of the active parts of the spans table
-// divided by their rows.
-func BytesPerSpan(ctx context.Context, store *chstore.Store, db string) (float64, uint64, error) {
+// divided by their rows; on a cluster (name set) of the local tables of
+// one replica of every shard.
+func BytesPerSpan(ctx context.Context, store *chstore.Store, db, cluster string) (float64, uint64, error) {
 	var bytes, rows uint64
-	err := store.Conn().QueryRow(ctx, `SELECT toUInt64(sum(bytes_on_disk)), toUInt64(sum(rows)) FROM system.parts
-		WHERE database = ? AND table = 'spans' AND active`, db).Scan(&bytes, &rows)
+	parts, table := "system.parts", "spans"
+	if cluster != "" {
+		parts, table = "cluster('"+cluster+"', system, parts)", "spans_local"
+	}
+	err := store.Conn().QueryRow(ctx, `SELECT toUInt64(sum(bytes_on_disk)), toUInt64(sum(rows)) FROM `+parts+`
+		WHERE database = ? AND table = ? AND active`, db, table).Scan(&bytes, &rows)
 	if err != nil {
 		// Older servers name the column "bytes".
-		err = store.Conn().QueryRow(ctx, `SELECT toUInt64(sum(bytes)), toUInt64(sum(rows)) FROM system.parts
-			WHERE database = ? AND table = 'spans' AND active`, db).Scan(&bytes, &rows)
+		err = store.Conn().QueryRow(ctx, `SELECT toUInt64(sum(bytes)), toUInt64(sum(rows)) FROM `+parts+`
+			WHERE database = ? AND table = ? AND active`, db, table).Scan(&bytes, &rows)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("bytes per span: %w", err)

@@ -34,6 +34,7 @@ func (r *Report) LastLine() string {
 func (r *Report) Table(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tnotes")
+	fmt.Fprintf(tw, "topology\t%s\t%d ClickHouse server process(es) on this host; ClickHouse CPU below is summed over them\n", r.Topology, r.CHNodes)
 	fmt.Fprintf(tw, "raw insert\t%.0f rows/s\t%d workers × %d-row batches, %d rows in %.1fs (clickhouse-go → ClickHouse %s)\n",
 		r.Raw.RowsPerSec, r.Raw.Workers, r.Raw.BatchRows, r.Raw.Rows, r.Raw.Elapsed.Seconds(), r.ClickHouse)
 	fmt.Fprintf(tw, "raw insert CPU\t%s\tCPU ms per 1000 rows: bench client (clickhouse-go) / ClickHouse\n", cpuPer1k(r.Raw.ClientCPU, r.Raw.CHCPU, r.Raw.Rows))

@@ -72,7 +72,7 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		}
 	}
 	fmt.Fprintf(o.Out, "bench-scale: work dir %s\n", dir)
-	st, err := StartClickHouse(ctx, dir, slog.New(slog.DiscardHandler))
+	st, err := StartClickHouse(ctx, dir, slog.New(slog.DiscardHandler), TopologySingle)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ feed:
 	fmt.Fprintf(o.Out, "bench-scale: loaded %d rows in %s (%.0f rows/s)\n", rep.Rows, rep.Load.Round(time.Second), rep.RowsPerSec)
 
 	_ = store.Conn().QueryRow(ctx, `SELECT toUInt64(count()) FROM system.parts WHERE database = 'scale' AND table = 'spans' AND active`).Scan(&rep.Parts)
-	rep.BytesPerSpan, _, _ = BytesPerSpan(ctx, store, "scale")
+	rep.BytesPerSpan, _, _ = BytesPerSpan(ctx, store, "scale", "")
 
 	sc := scaleReads{store: store, templates: templates, models: m, rounds: rounds, base: base, o: o}
 	fmt.Fprintf(o.Out, "bench-scale: timing %d reads of each kind while merges run\n", o.Queries)

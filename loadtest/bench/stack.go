@@ -37,7 +37,10 @@ const benchTenant = "dev"
 // process on free loopback ports.
 type Stack struct {
 	Dir string
-	CH  *localstack.ClickHouse
+	CH  *localstack.ClickHouse // the single server, or the cluster's first node
+	// Cluster is set on the cluster topology: CH is its node 0, through
+	// which the benchmark and the app read and write.
+	Cluster *localstack.ClickHouseCluster
 
 	// Set by StartApp.
 	GRPCAddr, HTTPAddr, APIAddr, NATSURL string
@@ -49,10 +52,25 @@ type Stack struct {
 	log                                  *slog.Logger
 }
 
-// StartClickHouse starts a ClickHouse under dir.
-func StartClickHouse(ctx context.Context, dir string, log *slog.Logger) (*Stack, error) {
+// Topologies of the benchmarked ClickHouse.
+const (
+	TopologySingle  = "single"
+	TopologyCluster = "cluster" // 2 shards × 2 replicas with ZooKeeper, on this host
+)
+
+// StartClickHouse starts a ClickHouse (or, for TopologyCluster, a local
+// cluster) under dir.
+func StartClickHouse(ctx context.Context, dir string, log *slog.Logger, topology string) (*Stack, error) {
 	st := &Stack{Dir: dir, log: log}
 	var err error
+	if topology == TopologyCluster {
+		st.Cluster, err = localstack.StartClickHouseCluster(ctx, localstack.ClickHouseClusterConfig{Dir: filepath.Join(dir, "clickhouse-cluster"), Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("start clickhouse cluster: %w", err)
+		}
+		st.CH = st.Cluster.Nodes[0]
+		return st, nil
+	}
 	for range 3 {
 		st.CH, err = localstack.StartClickHouse(ctx, localstack.ClickHouseConfig{Dir: filepath.Join(dir, "clickhouse"), Logger: log})
 		if !errors.Is(err, localstack.ErrAddrInUse) {
@@ -67,11 +85,11 @@ func StartClickHouse(ctx context.Context, dir string, log *slog.Logger) (*Stack,
 
 // OpenStore migrates database db and opens it.
 func (st *Stack) OpenStore(ctx context.Context, db string, conns int) (*chstore.Store, error) {
-	if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{Addr: st.CH.Addr(), Database: db, Username: "default"}); err != nil {
+	if err := schema.MigrateClickHouse(ctx, schema.ClickHouseOptions{Addr: st.CH.Addr(), Database: db, Username: "default", Cluster: st.clusterName()}); err != nil {
 		return nil, err
 	}
 	cfg := chstore.DefaultConfig()
-	cfg.Addr, cfg.Database, cfg.MaxOpenConns = st.CH.Addr(), db, conns
+	cfg.Addr, cfg.Database, cfg.MaxOpenConns, cfg.Cluster = st.CH.Addr(), db, conns, st.clusterName()
 	return chstore.Open(cfg)
 }
 
@@ -97,6 +115,9 @@ func (st *Stack) StartApp(ctx context.Context, bin, db string, extra []string) e
 		"--grpc-addr", st.GRPCAddr, "--http-addr", st.HTTPAddr, "--api-addr", st.APIAddr, "--ops-addr", st.OpsAddr,
 		"--dev-api-key", benchKey,
 	}, extra...)
+	if c := st.clusterName(); c != "" {
+		args = append(args, "--clickhouse-cluster", c)
+	}
 	logf, err := os.Create(filepath.Join(st.Dir, "aftertrace.log"))
 	if err != nil {
 		return err
@@ -183,9 +204,22 @@ func (st *Stack) Stop() {
 			<-st.appDone
 		}
 	}
-	if st.CH != nil {
+	switch {
+	case st.Cluster != nil:
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		st.Cluster.Stop(ctx)
+	case st.CH != nil:
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = st.CH.Stop(ctx)
 	}
+}
+
+// clusterName is the ClickHouse cluster's name, or "" on one server.
+func (st *Stack) clusterName() string {
+	if st.Cluster == nil {
+		return ""
+	}
+	return st.Cluster.Name
 }

@@ -28,6 +28,7 @@ func run(args []string) error {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	scale := fs.Bool("scale", false, "run the scale benchmark instead (raw load of --spans, then query latency)")
 	fs.StringVar(&o.Bin, "aftertrace-bin", o.Bin, "aftertrace binary to benchmark")
+	fs.StringVar(&o.Topology, "topology", o.Topology, "ClickHouse topology: single, or cluster (2 shards × 2 replicas with ZooKeeper on this host)")
 	fs.StringVar(&o.Dir, "dir", "", "work dir (default: a temporary dir, removed afterwards)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work dir")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "load generator seed")
