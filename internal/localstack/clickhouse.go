@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -154,7 +155,11 @@ func (c *ClickHouse) Start(ctx context.Context) error {
 		TCPPort:    c.cfg.TCPPort,
 		HTTPPort:   c.cfg.HTTPPort,
 		DataDir:    c.dataDir(),
-		Cluster:    c.cfg.Cluster,
+		// Merges run beside the queries: as many merge threads as cores
+		// (at least 2), not ClickHouse's 16, so a burst of small parts
+		// cannot take every core from the readers.
+		MergeThreads: max(2, runtime.NumCPU()),
+		Cluster:      c.cfg.Cluster,
 	})
 	if err != nil {
 		return err

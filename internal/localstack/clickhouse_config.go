@@ -45,7 +45,7 @@ var clickHouseConfig = template.Must(template.New("config.xml").Funcs(template.F
   </users>
   <!-- poll_interval: an idle client connection notices shutdown only at its
        next poll; the default 10 s would make every Stop take 10 s. -->
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage><poll_interval>1</poll_interval>{{if .Cluster}}<distributed_product_mode>global</distributed_product_mode>{{end}}</default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage><poll_interval>1</poll_interval><background_pool_size>{{.MergeThreads}}</background_pool_size>{{if .Cluster}}<distributed_product_mode>global</distributed_product_mode>{{end}}</default></profiles>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
@@ -77,6 +77,7 @@ type clickHouseConfigData struct {
 	Host                          string
 	TCPPort, HTTPPort             int
 	DataDir                       string
+	MergeThreads                  int
 	Cluster                       *ClickHouseClusterNode
 }
 
