@@ -44,7 +44,7 @@ deploy-check:
 	$(GO) build -C loadtest/tools -o $(KUBECHECK) ./cmd/kubecheck
 	$(HELM) lint --strict deploy/helm/aftertrace
 	$(HELM) template ci deploy/helm/aftertrace | $(KUBECHECK)
-	$(HELM) template ci deploy/helm/aftertrace --set secret.create=true,secret.postgresDSN=postgres://ci,secret.adminAPIKey=k,serviceMonitor.enabled=true,migrateJob.enabled=false,podDisruptionBudget.enabled=false | $(KUBECHECK)
+	$(HELM) template ci deploy/helm/aftertrace --set secret.create=true,secret.postgresDSN=postgres://ci,secret.adminAPIKey=k,serviceMonitor.enabled=true,migrateJob.enabled=false,podDisruptionBudget.enabled=false,clickhouse.cluster=aftertrace | $(KUBECHECK)
 
 # telemetrygen is pinned in its own module so its dependencies don't constrain ours.
 telemetrygen:

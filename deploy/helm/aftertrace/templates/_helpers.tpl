@@ -26,6 +26,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ .Values.clickhouse.database | quote }}
 - name: AFTERTRACE_CLICKHOUSE_USER
   value: {{ .Values.clickhouse.user | quote }}
+{{- with .Values.clickhouse.cluster }}
+- name: AFTERTRACE_CLICKHOUSE_CLUSTER
+  value: {{ . | quote }}
+{{- end }}
 - name: AFTERTRACE_CLICKHOUSE_PASSWORD
   valueFrom:
     secretKeyRef: {name: {{ .Values.secret.name }}, key: clickhouse-password, optional: true}
