@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/aftertrace/aftertrace/internal/localstack"
 )
 
 // EmbeddedCluster is n NATS servers in this process routed into one
@@ -39,7 +41,7 @@ func (c *EmbeddedCluster) Shutdown() {
 
 // StartEmbeddedCluster starts n servers: server i listens on cfg.Port+i
 // (clients) and cfg.Port+2000+i (routes; 4222 → 6222, NATS's usual
-// ports), or on free ports when cfg.Port is not positive, and keeps its
+// ports), or on free loopback ports when cfg.Port is not positive, and keeps its
 // store in cfg.StoreDir/n<i+1>. It returns once JetStream has a meta
 // leader.
 func StartEmbeddedCluster(cfg EmbeddedConfig, n int) (_ *EmbeddedCluster, err error) {
@@ -55,10 +57,10 @@ func StartEmbeddedCluster(cfg EmbeddedConfig, n int) (_ *EmbeddedCluster, err er
 			client[i], route[i] = cfg.Port+i, cfg.Port+2000+i
 			continue
 		}
-		if client[i], err = freePort(cfg.Host); err != nil {
+		if client[i], err = localstack.FreePort(); err != nil {
 			return nil, err
 		}
-		if route[i], err = freePort(cfg.Host); err != nil {
+		if route[i], err = localstack.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -112,13 +114,4 @@ func StartEmbeddedCluster(cfg EmbeddedConfig, n int) (_ *EmbeddedCluster, err er
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

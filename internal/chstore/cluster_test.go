@@ -25,9 +25,6 @@ import (
 // (every trace, its spans on one shard), trace search with paging, the
 // service list and log search.
 func TestClusterAnswersEqualSingleNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
 	env := testenv.Get(t)
 	c := testenv.NewClickHouseCluster(t, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

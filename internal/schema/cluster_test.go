@@ -15,9 +15,6 @@ import (
 // every table on every node (Replicated local tables, Distributed tables
 // of the same names); a second run finds nothing to do.
 func TestMigrateCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
 	c := testenv.NewClickHouseCluster(t, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -21,9 +21,6 @@ import (
 // fetches the part asynchronously — and reads as not found until that
 // replica is back; the test reads one acknowledged ~1.5 s earlier.)
 func TestClickHouseReplicaKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
 	env := testenv.Get(t)
 	cluster := testenv.NewClickHouseCluster(t, 2, 2)
 	app := startApp(t, env, cluster.Nodes[0].Addr(), appOptions{cfg: func(c *Config) {

@@ -18,9 +18,6 @@ import (
 // servers, migrates the cluster schema and serves; traces sent to it are
 // readable and spread over both shards.
 func TestDevStackCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
 	env := testenv.Get(t)
 	base := freeBase(t)
 	app := startApp(t, env, "127.0.0.1:1", appOptions{cfg: func(c *Config) { // the stack replaces the address
