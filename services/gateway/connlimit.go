@@ -29,8 +29,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		case l.slots <- struct{}{}:
 			return &limitConn{Conn: c, release: sync.OnceFunc(func() { <-l.slots })}, nil
 		default:
+			l.onReject() // counted before the client can see the close
 			_ = c.Close()
-			l.onReject()
 		}
 	}
 }
