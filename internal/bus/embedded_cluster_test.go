@@ -37,9 +37,15 @@ func TestEmbeddedCluster(t *testing.T) {
 	c.Servers[2].Shutdown()
 	c.Servers[2].WaitForShutdown()
 	for i := range 10 {
+		// Each attempt has its own short deadline: a publish routed to the
+		// stopped leader gets no answer, and waiting on the test's context
+		// would spend the whole minute on one attempt.
 		var err error
-		for range 50 { // a leader on the stopped server is replaced within seconds
-			if _, err = js.Publish(ctx, "r3.x", []byte{byte(i)}); err == nil {
+		for ctx.Err() == nil {
+			actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = js.Publish(actx, "r3.x", []byte{byte(i)})
+			acancel()
+			if err == nil {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
