@@ -105,13 +105,29 @@ func StartEmbeddedCluster(cfg EmbeddedConfig, n int) (_ *EmbeddedCluster, err er
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for _, s := range c.Servers {
-			if s.JetStreamIsLeader() {
+			if s.JetStreamIsLeader() && peersCurrent(s, n-1) {
 				return c, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, errors.New("embedded nats cluster: no JetStream leader after 30s")
+			return nil, errors.New("embedded nats cluster: no JetStream leader seeing every peer after 30s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// peersCurrent reports whether the meta leader s sees want peers online
+// and caught up: before that, an R3 stream is refused with "no suitable
+// peers for placement".
+func peersCurrent(s *server.Server, want int) bool {
+	info, err := s.Jsz(nil)
+	if err != nil || info.Meta == nil || len(info.Meta.Replicas) < want {
+		return false
+	}
+	for _, p := range info.Meta.Replicas {
+		if !p.Current || p.Offline {
+			return false
+		}
+	}
+	return true
 }
