@@ -14,15 +14,16 @@ const apiOnlyOpsAddr = "127.0.0.1:9465"
 // OTLP/gRPC connection cap and of API key authentication (cache, lookups,
 // failed attempts per address): what keeps one client from hurting the
 // others. Only the roles with public listeners (gateway, api) have them.
-func bindOps(fs *pflag.FlagSet, c *allinone.Config, roles allinone.Roles) {
-	if !roles.Gateway && !roles.API {
+func bindOps(fs *pflag.FlagSet, c *allinone.Config) {
+	gw, api := c.Runs(allinone.TargetGateway), c.Runs(allinone.TargetAPI)
+	if !gw && !api {
 		return
 	}
-	if roles.API && !roles.Gateway {
+	if api && !gw {
 		c.OpsAddr = apiOnlyOpsAddr
 	}
 	fs.StringVar(&c.OpsAddr, "ops-addr", c.OpsAddr, "listen address of /metrics, /debug/pprof/ (and /healthz, /readyz), which the OTLP and API ports do not serve; unauthenticated: keep it on loopback or a private network (empty: off)")
-	if roles.Gateway {
+	if gw {
 		fs.IntVar(&c.Gateway.GRPCMaxConnections, "grpc-max-connections", c.Gateway.GRPCMaxConnections, "open OTLP/gRPC connections at most; more are closed at once")
 	}
 	a := &c.AuthCache

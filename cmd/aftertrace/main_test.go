@@ -58,3 +58,11 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownTargetIsNamed(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"run", "--target", "gateway,ingester", "--nats-store-dir", t.TempDir()}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `target: unknown module "ingester"`) {
+		t.Fatalf("run --target gateway,ingester: %v, want the unknown target named", err)
+	}
+}

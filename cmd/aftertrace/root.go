@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"context"
 	"fmt"
 	"io"
@@ -35,11 +36,11 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 
 	root.AddCommand(
-		newServeCmd("run", "Run every service in one process (dev / all-in-one)", allinone.All, true, logger, stdout),
-		newServeCmd("gateway", "Run the OTLP ingest gateway", allinone.Roles{Gateway: true}, false, logger, stdout),
-		newServeCmd("writer", "Run the JetStream → ClickHouse writer", allinone.Roles{Writer: true}, false, logger, stdout),
-		newServeCmd("api", "Run the HTTP query API", allinone.Roles{API: true}, false, logger, stdout),
-		newServeCmd("correlator", "Run the event correlator (event → trace links, business impact, incidents)", allinone.Roles{Correlator: true}, false, logger, stdout),
+		newServeCmd("run", "Run the modules of --target in one process (default all; dev / all-in-one)", allinone.TargetAll, true, logger, stdout),
+		newServeCmd("gateway", "Run the OTLP ingest gateway (run --target gateway)", allinone.TargetGateway, false, logger, stdout),
+		newServeCmd("writer", "Run the JetStream → ClickHouse writer and the retention worker (run --target writer)", allinone.TargetWriter, false, logger, stdout),
+		newServeCmd("api", "Run the HTTP query API (run --target api)", allinone.TargetAPI, false, logger, stdout),
+		newServeCmd("correlator", "Run the event correlator: event → trace links, business impact, incidents (run --target correlator)", allinone.TargetCorrelator, false, logger, stdout),
 		newMigrateCmd(logger),
 		newTenantCmd(),
 		newKeyCmd(),
@@ -52,9 +53,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger func() (*slog.Logger, error), stdout io.Writer) *cobra.Command {
+func newServeCmd(name, short, target string, allInOne bool, logger func() (*slog.Logger, error), stdout io.Writer) *cobra.Command {
 	cfg := allinone.DefaultConfig()
-	cfg.Roles = roles
+	cfg.Targets = []string{target}
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: short,
@@ -81,24 +82,27 @@ func newServeCmd(name, short string, roles allinone.Roles, allInOne bool, logger
 	fs := cmd.Flags()
 	bindCommon(fs, &cfg)
 	bindClickHouse(fs, &cfg)
-	if roles.Gateway || roles.Writer || roles.Correlator {
+	if cfg.Runs("nats") {
 		bindNATS(fs, &cfg)
 	}
-	if roles.Correlator {
+	if cfg.Runs(allinone.TargetCorrelator) {
 		bindCorrelator(fs, &cfg)
 	}
-	if roles.Gateway {
+	if cfg.Runs(allinone.TargetGateway) {
 		bindGateway(fs, &cfg)
 	}
-	if roles.Writer {
+	if cfg.Runs(allinone.TargetWriter) {
 		bindWriter(fs, &cfg)
+	}
+	if cfg.Runs(allinone.TargetRetention) {
 		bindRetention(fs, &cfg)
 	}
-	if roles.API {
+	if cfg.Runs(allinone.TargetAPI) {
 		bindAPI(fs, &cfg)
 	}
-	bindOps(fs, &cfg, roles)
+	bindOps(fs, &cfg)
 	if allInOne {
+		fs.StringSliceVar(&cfg.Targets, "target", cfg.Targets, "modules to run, comma-separated: "+strings.Join(allinone.TargetNames, ", ")+" (what each needs starts with it: the writer brings the retention worker; background loops run once per deployment by lease)")
 		fs.StringVar(&cfg.StackDir, "stack-dir", cfg.StackDir, "start private ClickHouse and Postgres with their data under this folder (dev stack)")
 		fs.IntVar(&cfg.StackClickHouse, "stack-clickhouse-port", cfg.StackClickHouse, "native port of the dev ClickHouse")
 		fs.IntVar(&cfg.StackClickHouseHT, "stack-clickhouse-http-port", cfg.StackClickHouseHT, "HTTP port of the dev ClickHouse")

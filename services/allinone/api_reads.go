@@ -32,18 +32,14 @@ func (c Config) apiClickHouse() chstore.Config {
 }
 
 func (c Config) validateAPIReads() error {
-	if c.Roles.API && c.APIClickHouseMaxConns <= 0 {
+	if c.runs(modAPIReads) && c.APIClickHouseMaxConns <= 0 {
 		return fmt.Errorf("api clickhouse max conns: must be positive, got %d", c.APIClickHouseMaxConns)
 	}
 	return nil
 }
 
-// openAPIReads opens the API's store when the API runs (nil otherwise);
-// close releases it.
+// openAPIReads opens the API's store; close releases it.
 func (a *App) openAPIReads(ctx context.Context) (*apiReads, error) {
-	if !a.cfg.Roles.API {
-		return nil, nil
-	}
 	store, err := chstore.Open(a.cfg.apiClickHouse())
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -71,8 +67,8 @@ func (r *apiReads) close() {
 	_ = r.store.Close()
 }
 
-// ClickHouse is the ClickHouse store of the writer and the correlator
-// (nil when neither runs).
+// ClickHouse is the ClickHouse store of the writer and the background
+// loops (nil when none runs).
 func (a *App) ClickHouse() *chstore.Store { return a.chStore }
 
 // APIClickHouse is the API's own ClickHouse store (nil unless the API

@@ -2,26 +2,34 @@ package allinone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/grafana/dskit/modules"
+	"github.com/grafana/dskit/services"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/aftertrace/aftertrace/internal/bus"
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/lease"
 	"github.com/aftertrace/aftertrace/internal/ops"
+	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/internal/rca"
+	"github.com/aftertrace/aftertrace/internal/retention"
 	"github.com/aftertrace/aftertrace/internal/schema"
 	"github.com/aftertrace/aftertrace/internal/tlsconfig"
 	"github.com/aftertrace/aftertrace/services/api"
 	"github.com/aftertrace/aftertrace/services/correlator"
 	"github.com/aftertrace/aftertrace/services/gateway"
+	retentionsvc "github.com/aftertrace/aftertrace/services/retention"
 	"github.com/aftertrace/aftertrace/services/writer"
 )
 
@@ -36,25 +44,37 @@ type Deps struct {
 	WrapSpanStore func(writer.SpanStore) writer.SpanStore
 }
 
-// App is one running Aftertrace process.
+// App is one running Aftertrace process: the modules of its targets.
+// Each module's starting function sets its fields below before any
+// module that needs it starts.
 type App struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
 
+	// mu guards Gateway, API and Correlator while the ops listener may
+	// read them (readiness) and their modules are still starting.
+	mu      sync.Mutex
 	Gateway *gateway.Service
 	Writer  *writer.Service
 	API     *api.Service
-	// Correlator is nil unless Roles.Correlator.
+	// Correlator is nil unless the correlator runs.
 	Correlator *correlator.Service
 
-	ret *retentionParts // retention classifier, API store and worker
-	ops *ops.Server     // the process's /metrics and /debug/pprof/ (nil: none)
-	rca *rca.Engine     // root causes for the anomaly pass (the API has its own: reads)
-
-	chStore *chstore.Store // the writer's and correlator's ClickHouse (nil when neither runs)
-	reads   *apiReads      // the API's own ClickHouse pool and RCA engine (nil unless Roles.API)
-	lease   *lease.Elector // runs each background loop in one process of the deployment (nil without Postgres)
+	stack      *devStack
+	natsStop   func()             // stops the embedded NATS server(s) (nil: external)
+	natsURL    string             // where the NATS connection goes
+	nc         *nats.Conn         // module jetstream
+	js         jetstream.JetStream // module jetstream
+	chStore    *chstore.Store     // the writer's and background loops' ClickHouse
+	rca        *rca.Engine        // root causes for the anomaly pass (the API has its own: reads)
+	reads      *apiReads          // the API's own ClickHouse pool and RCA engine
+	pg         *pgstore.Store     // nil without Postgres
+	ten        *tenancy           // how the gateway and the API authenticate
+	classifier *retention.Classifier
+	worker     *retentionsvc.Service
+	lease      *lease.Elector // runs each background loop in one process of the deployment (nil without Postgres)
+	ops        *ops.Server    // the process's /metrics and /debug/pprof/ (nil: none)
 }
 
 // New validates cfg. Nothing starts until Run.
@@ -83,212 +103,173 @@ func New(cfg Config, deps Deps) (*App, error) {
 // any, filled in addresses and the dev key).
 func (a *App) Config() Config { return a.cfg }
 
-// Run starts the dependencies and the services and blocks until ctx ends
-// or a service fails; then every service drains and stops.
-func (a *App) Run(ctx context.Context) (err error) {
-	if a.cfg.StackDir != "" {
-		st, err := a.startStack(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.stop()
-	}
-	if a.cfg.Migrate {
-		if err := a.migrate(ctx); err != nil {
-			return err
-		}
-	}
-
-	var nc *nats.Conn
-	var js jetstream.JetStream
-	if a.cfg.Roles.Gateway || a.cfg.Roles.Writer || a.cfg.Roles.Correlator {
-		url := a.cfg.NATSURL
-		switch {
-		case url == "" && a.cfg.EmbeddedNATSNodes > 1:
-			c, err := bus.StartEmbeddedCluster(a.cfg.EmbeddedNATS, a.cfg.EmbeddedNATSNodes)
-			if err != nil {
-				return err
-			}
-			defer c.Shutdown()
-			url = c.URLs()
-			a.log.Info("embedded NATS JetStream cluster started", "urls", url, "store", a.cfg.EmbeddedNATS.StoreDir, "stream replicas", a.cfg.Streams.Replicas)
-		case url == "":
-			srv, err := bus.StartEmbedded(a.cfg.EmbeddedNATS)
-			if err != nil {
-				return err
-			}
-			defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-			url = srv.ClientURL()
-			a.log.Info("embedded NATS JetStream started", "url", url, "store", a.cfg.EmbeddedNATS.StoreDir)
-		}
-		nc, err = bus.Connect(url, "aftertrace")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(a.cfg.Publisher.AckTimeout))
-		if err != nil {
-			return fmt.Errorf("jetstream: %w", err)
-		}
-		if err := bus.EnsureStreamsRetry(ctx, js, a.cfg.Streams); err != nil {
-			return err
-		}
-	}
-
-	var store *chstore.Store
-	if a.cfg.Roles.Writer || a.cfg.Roles.Correlator {
-		store, err = chstore.Open(a.cfg.ClickHouse)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		a.chStore = store
-		a.rca = newRCA(store, a.log.With("service", "rca"))
-		defer a.rca.Close()
-	}
-	if a.reads, err = a.openAPIReads(ctx); err != nil {
-		return err
-	}
-	defer a.reads.close()
-
-	if a.cfg.PostgresDSN != "" {
-		lc := lease.Config{DSN: a.cfg.PostgresDSN, RetryEvery: a.cfg.LeaseInterval, CheckEvery: a.cfg.LeaseInterval}
-		if a.lease, err = lease.New(lc, a.log.With("component", "lease"), a.deps.Registry); err != nil {
-			return err
-		}
-	}
-	ten, err := a.openTenancy(ctx)
+// Run starts the modules of cfg.Targets, each after what it needs, and
+// blocks until ctx ends or a module fails; then every module stops after
+// those that need it (services drain first, stores close last).
+func (a *App) Run(ctx context.Context) error {
+	mm := a.moduleManager()
+	svcs, err := mm.InitModuleServices(a.cfg.Targets...)
 	if err != nil {
 		return err
 	}
-	defer ten.close(context.WithoutCancel(ctx))
-	if a.ret, err = a.openRetention(ctx, ten, store); err != nil {
-		return err
+	list := make([]services.Service, 0, len(svcs))
+	for _, s := range svcs {
+		list = append(list, s)
 	}
-	defer a.ret.closeStore()
-	if err := a.build(nc, js, store, ten); err != nil {
-		return err
-	}
-	closeCorr, err := a.buildCorrelator(ctx, js, store, ten)
+	sm, err := services.NewManager(list...)
 	if err != nil {
-		a.closeBuilt()
-		if a.API != nil {
-			_ = a.API.Close()
-		}
-		return fmt.Errorf("correlator: %w", err)
-	}
-	defer closeCorr()
-	if err := a.listenOps(); err != nil {
-		a.closeBuilt()
-		if a.API != nil {
-			_ = a.API.Close()
-		}
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	if a.ops != nil {
-		serve, stop := a.serveOps(gctx)
-		g.Go(serve)
-		g.Go(stop)
+	stopped := make(chan struct{})
+	sm.AddListener(services.NewManagerListener(nil, func() { close(stopped) }, func(services.Service) { sm.StopAsync() }))
+	if err := sm.StartAsync(context.WithoutCancel(ctx)); err != nil {
+		return err
 	}
-	if a.Gateway != nil {
-		g.Go(func() error { return a.Gateway.Run(gctx) })
+	if err := sm.AwaitHealthy(ctx); err == nil {
+		a.announce()
+		if a.deps.Started != nil {
+			a.deps.Started(a)
+		}
 	}
-	if a.Writer != nil {
-		g.Go(func() error { return a.Writer.Run(gctx) })
+	select {
+	case <-ctx.Done():
+	case <-stopped:
 	}
-	if a.API != nil {
-		g.Go(func() error { return a.API.Run(gctx) })
-	}
-	if a.Correlator != nil {
-		g.Go(func() error { return a.Correlator.Run(gctx) })
-	}
-	if ten.listener != nil {
-		g.Go(func() error { return ten.run(gctx) })
-	}
-	if a.ret.worker != nil {
-		g.Go(func() error { return a.ret.run(gctx, a.lease) })
-	}
-	a.announce()
-	if a.deps.Started != nil {
-		a.deps.Started(a)
-	}
-	return g.Wait()
+	sm.StopAsync()
+	<-stopped
+	return moduleFailures(svcs)
 }
 
-func (a *App) build(nc *nats.Conn, js jetstream.JetStream, store *chstore.Store, ten *tenancy) error {
-	var err error
-	if a.cfg.Roles.Gateway {
-		a.Gateway, err = gateway.New(a.cfg.Gateway, gateway.Deps{
+// moduleFailures joins the errors of the modules that failed, by name.
+func moduleFailures(svcs map[string]services.Service) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(svcs)) {
+		if s := svcs[name]; s.State() == services.Failed {
+			errs = append(errs, fmt.Errorf("%s: %w", name, s.FailureCase()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// moduleManager registers every module of moduleDeps with the function
+// that builds its service.
+func (a *App) moduleManager() *modules.Manager {
+	build := map[string]func() (services.Service, error){
+		modStack:         a.stackModule,
+		modMigrations:    a.migrationsModule,
+		modNATS:          a.natsModule,
+		modJetStream:     a.jetStreamModule,
+		modClickHouse:    a.clickHouseModule,
+		modRCA:           a.rcaModule,
+		modAPIReads:      a.apiReadsModule,
+		modPostgres:      a.postgresModule,
+		modTenancy:       a.tenancyModule,
+		modClassifier:    a.classifierModule,
+		modLease:         a.leaseModule,
+		modOps:           a.opsModule,
+		TargetGateway:    a.gatewayModule,
+		TargetWriter:     a.writerModule,
+		TargetAPI:        a.apiModule,
+		TargetCorrelator: a.correlatorModule,
+		TargetRetention:  a.retentionModule,
+		TargetAll:        nil, // only its dependencies
+	}
+	mm := modules.NewManager(kitLogger{a.log.With("component", "modules")})
+	for _, name := range slices.Sorted(maps.Keys(moduleDeps)) {
+		mm.RegisterModule(name, build[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(moduleDeps)) {
+		// Names come from one table: an error here is a programming error.
+		if err := mm.AddDependency(name, moduleDeps[name]...); err != nil {
+			panic(err)
+		}
+	}
+	return mm
+}
+
+func (a *App) gatewayModule() (services.Service, error) {
+	start := func(context.Context) error {
+		g, err := gateway.New(a.cfg.Gateway, gateway.Deps{
 			Logger:    a.log.With("service", "gateway"),
-			Publisher: bus.NewPublisher(nc, js, a.cfg.Publisher),
-			Auth:      ten.auth,
+			Publisher: bus.NewPublisher(a.nc, a.js, a.cfg.Publisher),
+			Auth:      a.ten.auth,
 			Registry:  a.deps.Registry,
 
-			LimitOverrides: ten.limitOverrides(),
+			LimitOverrides: a.ten.limitOverrides(),
 		})
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
 		}
+		a.mu.Lock()
+		a.Gateway = g
+		a.mu.Unlock()
+		return nil
 	}
-	if a.cfg.Roles.Writer {
-		var spans writer.SpanStore = store
+	return services.NewBasicService(start, func(ctx context.Context) error { return a.Gateway.Run(ctx) },
+		func(error) error { return a.Gateway.Close() }), nil
+}
+
+func (a *App) writerModule() (services.Service, error) {
+	start := func(context.Context) error {
+		var spans writer.SpanStore = a.chStore
 		if a.deps.WrapSpanStore != nil {
 			spans = a.deps.WrapSpanStore(spans)
 		}
 		wcfg := a.cfg.Writer
-		if a.cfg.Roles.Gateway || a.cfg.Roles.API {
+		if a.cfg.runs(modOps) {
 			wcfg.OpsAddr = "" // the process's ops listener serves /metrics (OpsAddr)
 		}
-		a.Writer, err = writer.New(wcfg, writer.Deps{
+		w, err := writer.New(wcfg, writer.Deps{
 			Logger:   a.log.With("service", "writer"),
-			JS:       js,
+			JS:       a.js,
 			Spans:    spans,
-			Logs:     store,
-			Metrics:  store,
-			Events:   a.ret.eventStore(store),
+			Logs:     a.chStore,
+			Metrics:  a.chStore,
+			Events:   a.eventStore(),
 			Registry: a.deps.Registry,
 			Streams:  a.cfg.Streams,
-			Classify: a.ret.classify(),
+			Classify: a.classify(),
 		})
 		if err != nil {
-			a.closeBuilt()
 			return fmt.Errorf("writer: %w", err)
 		}
+		a.Writer = w
+		return nil
 	}
-	if a.cfg.Roles.API {
-		a.API, err = api.New(a.cfg.API, api.Deps{
+	return services.NewBasicService(start, func(ctx context.Context) error { return a.Writer.Run(ctx) }, nil), nil
+}
+
+func (a *App) apiModule() (services.Service, error) {
+	start := func(context.Context) error {
+		s, err := api.New(a.cfg.API, api.Deps{
 			Logger:   a.log.With("service", "api"),
 			Store:    a.reads.store,
-			Auth:     ten.auth,
-			Admin:    ten.admin(),
+			Auth:     a.ten.auth,
+			Admin:    a.ten.admin(),
 			AdminKey: a.cfg.AdminAPIKey,
 			Registry: a.deps.Registry,
 			RCA:      a.reads.rca,
 
-			IncidentRootCauses: ten.incidentRootCauses(),
+			IncidentRootCauses: a.ten.incidentRootCauses(),
 
 			Events:               a.reads.store,
 			Correlations:         correlations(a.reads.store),
-			BusinessTransactions: ten.businessTransactions(),
-			Incidents:            ten.incidents(),
-			IncidentRules:        ten.incidentRules(),
+			BusinessTransactions: a.ten.businessTransactions(),
+			Incidents:            a.ten.incidents(),
+			IncidentRules:        a.ten.incidentRules(),
 			IncidentRuleDefaults: incidentRuleDefaults(a.cfg.Correlator),
-			Retention:            a.ret.api(),
+			Retention:            a.retentionAPI(),
 		})
 		if err != nil {
-			a.closeBuilt()
 			return fmt.Errorf("api: %w", err)
 		}
+		a.mu.Lock()
+		a.API = s
+		a.mu.Unlock()
+		return nil
 	}
-	return nil
-}
-
-// closeBuilt releases listeners of services built before a later one failed.
-func (a *App) closeBuilt() {
-	if a.Gateway != nil {
-		_ = a.Gateway.Close()
-	}
+	return services.NewBasicService(start, func(ctx context.Context) error { return a.API.Run(ctx) },
+		func(error) error { return a.API.Close() }), nil
 }
 
 func (a *App) announce() {
@@ -310,7 +291,7 @@ func (a *App) announce() {
 
 func (a *App) migrate(ctx context.Context) error {
 	o := schema.Options{PostgresDSN: a.cfg.PostgresDSN}
-	if a.cfg.Roles.Writer || a.cfg.Roles.API || a.cfg.Roles.Correlator {
+	if a.cfg.runs(modClickHouse) || a.cfg.runs(modAPIReads) {
 		o.ClickHouse = schema.ClickHouseOptions{
 			Addr: a.cfg.ClickHouse.Addr, Database: a.cfg.ClickHouse.Database,
 			Username: a.cfg.ClickHouse.Username, Password: a.cfg.ClickHouse.Password,

@@ -1,6 +1,7 @@
-// Package allinone composes Aftertrace's services into one process: the
-// dev/all-in-one mode (`aftertrace run`) and the single-role commands
-// (`aftertrace gateway|writer|api`) share this wiring.
+// Package allinone composes Aftertrace's services into one process from a
+// module graph (modules.go): `aftertrace run --target …` and the
+// single-target commands (`aftertrace gateway|writer|api|correlator`)
+// share this wiring.
 package allinone
 
 import (
@@ -20,21 +21,11 @@ import (
 	"github.com/aftertrace/aftertrace/services/writer"
 )
 
-// Roles selects which services run in this process.
-type Roles struct {
-	Gateway bool
-	Writer  bool
-	API     bool
-	// Correlator links container events to traces and groups incidents.
-	Correlator bool
-}
-
-// All runs every service.
-var All = Roles{Gateway: true, Writer: true, API: true, Correlator: true}
-
 // Config is the whole process configuration.
 type Config struct {
-	Roles      Roles
+	// Targets are the modules this process runs (TargetNames; "all" is
+	// every one), with what they need (moduleDeps).
+	Targets    []string
 	Gateway    gateway.Config
 	Writer     writer.Config
 	API        api.Config
@@ -109,7 +100,7 @@ type Config struct {
 // DefaultConfig returns the all-in-one defaults on loopback.
 func DefaultConfig() Config {
 	return Config{
-		Roles:             All,
+		Targets:           []string{TargetAll},
 		Gateway:           gateway.DefaultConfig(),
 		Writer:            writer.DefaultConfig(),
 		API:               api.DefaultConfig(),
@@ -138,10 +129,8 @@ func DefaultConfig() Config {
 // Validate reports every problem of every enabled part at once.
 func (c Config) Validate() error {
 	var errs []error
-	if !c.Roles.Gateway && !c.Roles.Writer && !c.Roles.API && !c.Roles.Correlator {
-		errs = append(errs, errors.New("roles: at least one of gateway, writer, api, correlator must run"))
-	}
-	if c.Roles.Correlator {
+	errs = append(errs, c.validateTargets())
+	if c.runs(TargetCorrelator) {
 		errs = append(errs, c.Correlator.Validate())
 	}
 	if c.LeaseInterval <= 0 {
@@ -153,22 +142,22 @@ func (c Config) Validate() error {
 	if c.EmbeddedNATSNodes != 1 && c.EmbeddedNATSNodes < 3 {
 		errs = append(errs, fmt.Errorf("embedded nats nodes: must be 1 or at least 3, got %d", c.EmbeddedNATSNodes))
 	}
-	if c.Roles.Writer && c.PostgresDSN != "" {
+	if c.runs(TargetRetention) && c.PostgresDSN != "" {
 		errs = append(errs, c.Retention.Validate())
 	}
-	if c.Roles.Gateway {
+	if c.runs(TargetGateway) {
 		errs = append(errs, c.Gateway.Validate())
 	}
-	if c.Roles.Writer {
+	if c.runs(TargetWriter) {
 		errs = append(errs, c.Writer.Validate())
 	}
-	if c.Roles.API {
+	if c.runs(TargetAPI) {
 		errs = append(errs, c.API.Validate(), c.validateAPIReads())
 	}
-	if c.Roles.Writer || c.Roles.API || c.Roles.Correlator {
+	if c.runs(modClickHouse) || c.runs(modAPIReads) {
 		errs = append(errs, c.ClickHouse.Validate())
 	}
-	if c.NATSURL == "" && (c.Roles.Gateway || c.Roles.Writer || c.Roles.Correlator) {
+	if c.NATSURL == "" && c.runs(modNATS) {
 		if c.EmbeddedNATS.StoreDir == "" && c.StackDir == "" {
 			errs = append(errs, errors.New("nats: set nats-url for an external cluster, or nats-store-dir (or stack-dir) for the embedded server"))
 		}
@@ -179,7 +168,7 @@ func (c Config) Validate() error {
 	if c.Publisher.MaxMessageBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("nats max message bytes: must be at least 64 KiB, got %d", c.Publisher.MaxMessageBytes))
 	}
-	if c.DevAPIKey == "" && c.StackDir == "" && c.PostgresDSN == "" && (c.Roles.Gateway || c.Roles.API) {
+	if c.DevAPIKey == "" && c.StackDir == "" && c.PostgresDSN == "" && c.runs(modTenancy) {
 		errs = append(errs, errors.New("dev api key: set AFTERTRACE_DEV_API_KEY (or --dev-api-key)"))
 	}
 	if c.DevAPIKey != "" && len(c.DevAPIKey) < 8 {
@@ -196,7 +185,7 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("admin api key: must differ from the dev api key"))
 		}
 	}
-	if c.Roles.Gateway || c.Roles.API {
+	if c.runs(modTenancy) {
 		errs = append(errs, c.AuthCache.Validate())
 		if c.OpsAddr != "" {
 			if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {

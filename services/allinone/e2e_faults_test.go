@@ -129,7 +129,7 @@ func TestWriterKilledMidBatch(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	second := startApp(t, env, env.ClickHouseAddr, appOptions{
 		cfg: func(c *Config) {
-			c.Roles = Roles{Writer: true, API: true}
+			c.Targets = []string{TargetWriter, TargetAPI}
 			c.Writer.AckWait = 2 * time.Second
 		},
 		deps: func(d *Deps) { d.Registry = reg },

@@ -236,7 +236,7 @@ func TestRetentionEnforceHoldsCaptureEvidence(t *testing.T) {
 		}
 	}
 	enforceStart := time.Now()
-	rep, err := app.ret.worker.Enforce(ctx, asOf, false)
+	rep, err := app.worker.Enforce(ctx, asOf, false)
 	if err != nil {
 		t.Fatal(err)
 	}

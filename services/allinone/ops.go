@@ -5,22 +5,48 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/grafana/dskit/services"
+
 	"github.com/aftertrace/aftertrace/internal/ops"
 )
 
-// listenOps binds the process's ops listener (Config.OpsAddr) when it runs
-// a service with public listeners, which serve only /healthz and /readyz:
+// opsModule serves the process's ops listener (Config.OpsAddr) for the
+// services with public listeners, which serve only /healthz and /readyz:
 // /metrics and /debug/pprof/ are here, never on a tenant-facing port.
-func (a *App) listenOps() error {
-	if a.cfg.OpsAddr == "" || (!a.cfg.Roles.Gateway && !a.cfg.Roles.API) {
+func (a *App) opsModule() (services.Service, error) {
+	start := func(context.Context) error {
+		if a.cfg.OpsAddr == "" {
+			return nil
+		}
+		ln, err := net.Listen("tcp", a.cfg.OpsAddr)
+		if err != nil {
+			return fmt.Errorf("ops: listening on %s: %w", a.cfg.OpsAddr, err)
+		}
+		a.ops = ops.NewServer(ln, a.deps.Registry, readyAll{a})
 		return nil
 	}
-	ln, err := net.Listen("tcp", a.cfg.OpsAddr)
-	if err != nil {
-		return fmt.Errorf("ops: listening on %s: %w", a.cfg.OpsAddr, err)
+	run := func(ctx context.Context) error {
+		if a.ops == nil {
+			<-ctx.Done()
+			return nil
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- a.ops.Serve() }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		a.ops.Shutdown(context.Background())
+		return <-errc
 	}
-	a.ops = ops.NewServer(ln, a.deps.Registry, readyAll{a})
-	return nil
+	stop := func(error) error {
+		if a.ops != nil {
+			a.ops.Shutdown(context.Background()) // closes the listener of a Serve that never ran
+		}
+		return nil
+	}
+	return services.NewBasicService(start, run, stop), nil
 }
 
 // OpsAddr is the bound address of the process's ops listener, or "".
@@ -31,22 +57,17 @@ func (a *App) OpsAddr() string {
 	return a.ops.Addr()
 }
 
-// serveOps serves the ops listener until ctx ends.
-func (a *App) serveOps(ctx context.Context) (serve, stop func() error) {
-	return a.ops.Serve, func() error {
-		<-ctx.Done()
-		a.ops.Shutdown(context.WithoutCancel(ctx))
-		return nil
-	}
-}
-
 // readyAll is the process's readiness: every service with a readiness
-// flag is ready.
+// flag that this process runs is built and ready.
 type readyAll struct{ a *App }
 
 func (r readyAll) Ready() bool {
 	a := r.a
-	return (a.Gateway == nil || a.Gateway.Ready()) &&
-		(a.API == nil || a.API.Ready()) &&
-		(a.Correlator == nil || a.Correlator.Ready())
+	a.mu.Lock()
+	g, s, c := a.Gateway, a.API, a.Correlator
+	a.mu.Unlock()
+	ready := func(runs bool, built bool, ok func() bool) bool { return !runs || (built && ok()) }
+	return ready(a.cfg.runs(TargetGateway), g != nil, func() bool { return g.Ready() }) &&
+		ready(a.cfg.runs(TargetAPI), s != nil, func() bool { return s.Ready() }) &&
+		ready(a.cfg.runs(TargetCorrelator), c != nil, func() bool { return c.Ready() })
 }

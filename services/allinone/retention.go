@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/grafana/dskit/services"
+
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/events"
-	"github.com/aftertrace/aftertrace/internal/lease"
-	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/internal/retention"
 	"github.com/aftertrace/aftertrace/services/api"
 	retentionsvc "github.com/aftertrace/aftertrace/services/retention"
@@ -19,89 +19,81 @@ import (
 // policies (a change applies to rows written after it is seen).
 const policyRefresh = 10 * time.Second
 
-// retentionParts are the Postgres-backed retention pieces of a process:
-// the writer's classifier, the API's store and the retention worker (with
-// the writer role). Without Postgres there are none: rows keep the
-// "default" class, the API answers 503 and nothing is dropped.
-type retentionParts struct {
-	store      *pgstore.Store
-	closeStore func()
-	classifier *retention.Classifier
-	worker     *retentionsvc.Service
+// classifierModule keeps the retention classes of written rows (the
+// writer's, the correlator's event links) fresh. Without Postgres there
+// is none: rows keep the "default" class.
+func (a *App) classifierModule() (services.Service, error) {
+	start := func(ctx context.Context) error {
+		if a.pg == nil {
+			return nil
+		}
+		a.classifier = retention.NewClassifier(a.pg, a.log.With("service", "retention"))
+		if err := a.classifier.Refresh(ctx); err != nil {
+			a.log.Warn("retention policies not loaded yet; rows get the default class until they are", "err", err)
+		}
+		return nil
+	}
+	run := func(ctx context.Context) error {
+		if a.classifier == nil {
+			<-ctx.Done()
+			return nil
+		}
+		_ = a.classifier.Run(ctx, policyRefresh)
+		return nil
+	}
+	return services.NewBasicService(start, run, nil), nil
 }
 
-// openRetention builds them on the tenancy store's pool, or on its own
-// when this process serves no tenant-facing role.
-func (a *App) openRetention(ctx context.Context, ten *tenancy, ch *chstore.Store) (*retentionParts, error) {
-	rp := &retentionParts{closeStore: func() {}}
-	if a.cfg.PostgresDSN == "" || (!a.cfg.Roles.Writer && !a.cfg.Roles.API) {
-		return rp, nil
-	}
-	rp.store = ten.store
-	if rp.store == nil {
-		pg, err := pgstore.Open(ctx, a.cfg.PostgresDSN)
-		if err != nil {
-			return nil, fmt.Errorf("retention: %w", err)
+// retentionModule runs the retention worker (enforcement, hold sync,
+// capture, bundles); with an elector in one process of the deployment at
+// a time. Without Postgres there is none and nothing is dropped.
+func (a *App) retentionModule() (services.Service, error) {
+	start := func(context.Context) error {
+		if a.pg == nil {
+			return nil
 		}
-		rp.store, rp.closeStore = pg, pg.Close
+		w, err := retentionsvc.New(a.cfg.Retention, retentionsvc.Deps{
+			Logger:    a.log.With("service", "retention"),
+			Data:      a.chStore,
+			State:     a.pg,
+			Incidents: a.pg,
+			Registry:  a.deps.Registry,
+		})
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		a.worker = w
+		return nil
 	}
-	if !a.cfg.Roles.Writer {
-		return rp, nil
+	run := func(ctx context.Context) error {
+		switch {
+		case a.worker == nil:
+			<-ctx.Done()
+			return nil
+		case a.lease != nil:
+			return a.lease.Lead(ctx, "retention", a.worker.Run)
+		default:
+			return a.worker.Run(ctx)
+		}
 	}
-	log := a.log.With("service", "retention")
-	rp.classifier = retention.NewClassifier(rp.store, log)
-	if err := rp.classifier.Refresh(ctx); err != nil {
-		log.Warn("retention policies not loaded yet; rows get the default class until they are", "err", err)
-	}
-	w, err := retentionsvc.New(a.cfg.Retention, retentionsvc.Deps{
-		Logger:    log,
-		Data:      ch,
-		State:     rp.store,
-		Incidents: rp.store,
-		Registry:  a.deps.Registry,
-	})
-	if err != nil {
-		rp.closeStore()
-		return nil, fmt.Errorf("retention: %w", err)
-	}
-	rp.worker = w
-	return rp, nil
+	return services.NewBasicService(start, run, nil), nil
 }
 
 // classify is the writer's classifier, or nil.
-func (rp *retentionParts) classify() writer.Classifier {
-	if rp == nil || rp.classifier == nil {
+func (a *App) classify() writer.Classifier {
+	if a.classifier == nil {
 		return nil
 	}
-	return rp.classifier
+	return a.classifier
 }
 
-// api is the API's retention store, or nil (503).
-func (rp *retentionParts) api() api.Retention {
-	if rp == nil || rp.store == nil {
+// retentionAPI is the store behind the retention routes, or nil without
+// Postgres (they answer 503).
+func (a *App) retentionAPI() api.Retention {
+	if a.pg == nil {
 		return nil
 	}
-	return rp.store
-}
-
-// run refreshes the classifier and runs the worker until ctx ends. With
-// an elector the worker (enforcement, hold sync, capture, bundles) runs in
-// one process of the deployment at a time; every process keeps its
-// classifier fresh for its writer.
-func (rp *retentionParts) run(ctx context.Context, el *lease.Elector) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = rp.classifier.Run(ctx, policyRefresh)
-	}()
-	var err error
-	if el != nil {
-		err = el.Lead(ctx, "retention", rp.worker.Run)
-	} else {
-		err = rp.worker.Run(ctx)
-	}
-	<-done
-	return err
+	return a.pg
 }
 
 // classifiedEvents gives the writer's container events their retention
@@ -123,12 +115,9 @@ func (c classifiedEvents) InsertEvents(ctx context.Context, evs []events.Event) 
 
 // eventStore is the writer's event store: classified when retention
 // policies are available.
-func (rp *retentionParts) eventStore(store *chstore.Store) writer.EventStore {
-	if store == nil {
-		return nil
+func (a *App) eventStore() writer.EventStore {
+	if a.classifier == nil {
+		return a.chStore
 	}
-	if rp == nil || rp.classifier == nil {
-		return store
-	}
-	return classifiedEvents{store: store, cls: rp.classifier}
+	return classifiedEvents{store: a.chStore, cls: a.classifier}
 }

@@ -86,7 +86,7 @@ func (a *App) startStack(ctx context.Context) (*devStack, error) {
 		}
 		cfg.DevAPIKey = key
 	}
-	if cfg.AdminAPIKey == "" && cfg.Roles.API {
+	if cfg.AdminAPIKey == "" && cfg.runs(TargetAPI) {
 		key, err := devKey(filepath.Join(dir, "admin-api-key"), "ata_dev_")
 		if err != nil {
 			st.stop()

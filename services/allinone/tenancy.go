@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/grafana/dskit/services"
+
 	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/limits"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
@@ -16,42 +18,54 @@ import (
 // the dev key alone (authn.Static).
 type tenancy struct {
 	auth     authn.Authenticator
-	store    *pgstore.Store              // nil without Postgres
+	store    *pgstore.Store              // the postgres module's; nil without Postgres
 	cache    *authn.Cached               // nil without Postgres
 	listener *pgstore.RevocationListener // nil without Postgres
 }
 
-// openTenancy builds the authenticator of the gateway and the API. With
+// tenancyModule builds the authenticator of the gateway and the API. With
 // Postgres it records the dev tenant and its key (by hash; a key revoked
-// there stays revoked) and starts listening for revocations before
-// returning, so no revocation after start is missed.
-func (a *App) openTenancy(ctx context.Context) (*tenancy, error) {
-	if !a.cfg.Roles.Gateway && !a.cfg.Roles.API {
-		return &tenancy{}, nil // the writer authenticates nobody
+// there stays revoked) and listens for revocations before it counts as
+// started, so no revocation after start is missed.
+func (a *App) tenancyModule() (services.Service, error) {
+	start := func(ctx context.Context) error {
+		var err error
+		a.ten, err = a.openTenancy(ctx)
+		return err
 	}
-	if a.cfg.PostgresDSN == "" {
+	run := func(ctx context.Context) error {
+		if a.ten.listener == nil {
+			<-ctx.Done()
+			return nil
+		}
+		return a.ten.listener.Run(ctx, a.ten.cache.Evict)
+	}
+	stop := func(error) error {
+		if a.ten != nil && a.ten.listener != nil {
+			_ = a.ten.listener.Close(context.Background())
+		}
+		return nil
+	}
+	return services.NewBasicService(start, run, stop), nil
+}
+
+func (a *App) openTenancy(ctx context.Context) (*tenancy, error) {
+	if a.pg == nil {
 		return &tenancy{auth: authn.NewStatic(map[string]authn.Tenant{a.cfg.DevAPIKey: {ID: a.cfg.DevTenantID}})}, nil
 	}
-	store, err := pgstore.Open(ctx, a.cfg.PostgresDSN)
-	if err != nil {
+	t := &tenancy{store: a.pg}
+	if err := a.ensureDevKey(ctx, a.pg); err != nil {
 		return nil, err
 	}
-	t := &tenancy{store: store}
-	if err := a.ensureDevKey(ctx, store); err != nil {
-		t.close(ctx)
-		return nil, err
-	}
-	t.cache = authn.NewCached(store, a.cfg.AuthCache)
+	t.cache = authn.NewCached(a.pg, a.cfg.AuthCache)
 	t.auth = t.cache
 	for _, c := range t.cache.Collectors() {
 		if err := a.deps.Registry.Register(c); err != nil {
-			t.close(ctx)
 			return nil, fmt.Errorf("tenancy: registering metrics: %w", err)
 		}
 	}
-	t.listener, err = store.ListenRevocations(ctx, a.log.With("component", "authn"))
-	if err != nil {
-		t.close(ctx)
+	var err error
+	if t.listener, err = a.pg.ListenRevocations(ctx, a.log.With("component", "authn")); err != nil {
 		return nil, fmt.Errorf("tenancy: %w", err)
 	}
 	return t, nil
@@ -92,21 +106,6 @@ func (t *tenancy) admin() api.Admin {
 		return nil
 	}
 	return revokingAdmin{Store: t.store, cache: t.cache}
-}
-
-// run keeps the cache honest until ctx ends.
-func (t *tenancy) run(ctx context.Context) error {
-	return t.listener.Run(ctx, t.cache.Evict)
-}
-
-// close releases the listener (if run never took it) and the pool.
-func (t *tenancy) close(ctx context.Context) {
-	if t.listener != nil {
-		_ = t.listener.Close(ctx)
-	}
-	if t.store != nil {
-		t.store.Close()
-	}
 }
 
 // revokingAdmin evicts a key from this process's cache as soon as it is
