@@ -1,11 +1,11 @@
 package main
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 

@@ -62,15 +62,15 @@ type App struct {
 	Correlator *correlator.Service
 
 	stack      *devStack
-	natsStop   func()             // stops the embedded NATS server(s) (nil: external)
-	natsURL    string             // where the NATS connection goes
-	nc         *nats.Conn         // module jetstream
+	natsStop   func()              // stops the embedded NATS server(s) (nil: external)
+	natsURL    string              // where the NATS connection goes
+	nc         *nats.Conn          // module jetstream
 	js         jetstream.JetStream // module jetstream
-	chStore    *chstore.Store     // the writer's and background loops' ClickHouse
-	rca        *rca.Engine        // root causes for the anomaly pass (the API has its own: reads)
-	reads      *apiReads          // the API's own ClickHouse pool and RCA engine
-	pg         *pgstore.Store     // nil without Postgres
-	ten        *tenancy           // how the gateway and the API authenticate
+	chStore    *chstore.Store      // the writer's and background loops' ClickHouse
+	rca        *rca.Engine         // root causes for the anomaly pass (the API has its own: reads)
+	reads      *apiReads           // the API's own ClickHouse pool and RCA engine
+	pg         *pgstore.Store      // nil without Postgres
+	ten        *tenancy            // how the gateway and the API authenticate
 	classifier *retention.Classifier
 	worker     *retentionsvc.Service
 	lease      *lease.Elector // runs each background loop in one process of the deployment (nil without Postgres)
