@@ -20,16 +20,17 @@ run-cluster: deps test-deps build
 
 ## test: vet, every test against real ClickHouse/Postgres/NATS, and a short fuzz pass
 test: deps test-deps vet telemetrygen build deploy-check
-	AFTERTRACE_TELEMETRYGEN=$(TELGEN) AFTERTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m $(TESTFLAGS) ./...
+	AFTERTRACE_TELEMETRYGEN=$(TELGEN) AFTERTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -artifacts $(TESTFLAGS) ./...
 	$(MAKE) fuzz
 
 deps:
 	bash deploy/dev/install-deps.sh
 
-# test-deps: what the cluster tests run besides make run's servers (Debian's
-# zookeeper, for replicated ClickHouse).
+# test-deps: what the tests run besides make run's servers: Debian's
+# zookeeper (replicated ClickHouse) and chromium (the console's browser
+# tests).
 test-deps:
-	bash deploy/dev/install-deps.sh zookeeper
+	bash deploy/dev/install-deps.sh zookeeper chromium
 
 build:
 	$(GO) build -o $(BIN) ./cmd/aftertrace

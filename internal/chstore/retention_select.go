@@ -218,7 +218,11 @@ func (s *Store) ExportSelection(ctx context.Context, sel retention.Selection, ma
 			}
 			e := quoteIdent(c.name)
 			if strings.HasPrefix(c.typ, "FixedString(") {
-				e = "lower(hex(" + e + ")) AS " + quoteIdent(c.name)
+				// A new name: an alias named like its column would stand
+				// for it in WHERE too (ClickHouse substitutes aliases
+				// there), turning the selection's id conditions into
+				// comparisons of hex text with bytes.
+				e = "lower(hex(" + e + ")) AS " + quoteIdent("export_hex_"+c.name)
 			}
 			exprs = append(exprs, e)
 			names = append(names, c.name)

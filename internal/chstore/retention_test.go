@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"context"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,14 @@ func TestRetentionPartitionsHoldsExport(t *testing.T) {
 	}
 	if len(spans) > 0 && (!strings.Contains(spans[0], `"trace_id":"`) || strings.Contains(spans[0], "retention_class")) {
 		t.Errorf("span row %s", spans[0])
+	}
+	// A trace's bundle: its spans, found by the hex id (the export's hex
+	// columns must not stand in for the stored ids in the conditions).
+	tid := a.TraceID(5)
+	counts, _, err = s.ExportSelection(ctx, retention.SelectScope("t1", retention.ScopeTrace, hex.EncodeToString(tid[:])), 1000,
+		func(string, []byte) error { return nil })
+	if err != nil || counts["spans"] != 2 {
+		t.Errorf("trace export: counts %v, %v; want the trace's 2 spans", counts, err)
 	}
 	_, truncated, err = s.ExportSelection(ctx, retention.SelectScope("t1", retention.ScopeContainer, a.Short()), 5,
 		func(string, []byte) error { return nil })

@@ -76,7 +76,7 @@ func routesWithoutCredentials(ctx context.Context, e *env) Result {
 			bad = append(bad, fmt.Sprintf("%s %s → %d", r.method, r.path, a.status))
 		}
 	}
-	fig := fmt.Sprintf("%d routes without credentials: %d answered 401 with an error body (%d public health checks skipped)", checked, checked-len(bad), public)
+	fig := fmt.Sprintf("%d routes without credentials: %d answered 401 with an error body (%d public routes skipped: health checks, the console page)", checked, checked-len(bad), public)
 	if len(bad) > 0 {
 		fig += "; not: " + strings.Join(bad, ", ")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/aftertrace/aftertrace/internal/chstore"
 	"github.com/aftertrace/aftertrace/internal/ops"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
+	"github.com/aftertrace/aftertrace/services/api/ui"
 )
 
 // Store reads traces; implemented by *chstore.Store.
@@ -201,6 +202,10 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errMethod) })
 
 	ops.RegisterHealth(chiHandle{r}, &s.ready) // /metrics and /debug/pprof/ are on the process's ops listener
+	r.Get("/ui", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "ui/", http.StatusMovedPermanently) // relative: keeps a proxy's prefix
+	})
+	r.Get(ui.Prefix+"*", ui.Handler().ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.authenticate(deps.Auth), s.readDeadline, s.limitExpensive)

@@ -38,7 +38,17 @@ func incidentRCAWindow(in pgstore.Incident) (time.Time, time.Time) {
 	if last.Before(in.FirstEventAt) {
 		last = in.FirstEventAt
 	}
-	end := last.Add(incidentRCATrail).UTC().Truncate(time.Second).Add(time.Second)
+	end := last.Add(incidentRCATrail)
+	// An anomaly incident is opened minutes after its onset, which is its
+	// event's time: it is analysed up to its opening, as the pass that
+	// found it was (at most incidentRCALead past the event).
+	if o := in.OpenedAt; in.Kind == pgstore.IncidentKindAnomaly && o.After(end) {
+		end = last.Add(incidentRCALead)
+		if o.Before(end) {
+			end = o
+		}
+	}
+	end = end.UTC().Truncate(time.Second).Add(time.Second)
 	if end.Sub(start) > rca.MaxWindow {
 		end = start.Add(rca.MaxWindow)
 	}

@@ -70,7 +70,12 @@ var chiParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)(:[^}]*)?\}`)
 
 // specPathOf turns a chi pattern into an OpenAPI path ("{id:[0-9]+}" →
 // "{id}").
-func specPathOf(route string) string { return chiParam.ReplaceAllString(route, "{$1}") }
+func specPathOf(route string) string {
+	if rest, ok := strings.CutSuffix(route, "/*"); ok { // a subtree (the console): /x/{path}
+		route = rest + "/{path}"
+	}
+	return chiParam.ReplaceAllString(route, "{$1}")
+}
 
 // guarded routes need a credential: a tenant's key (/api/) or the admin
 // key (/admin/).
