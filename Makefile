@@ -72,6 +72,10 @@ TOPOLOGY   ?= single
 bench: deps build telemetrygen otelcol
 	$(GO) run ./loadtest/cmd/bench --topology $(TOPOLOGY) --aftertrace-bin $(BIN) --otelcol-bin $(OTELCOL) --telemetrygen-bin $(TELGEN) $(BENCHFLAGS)
 
+## bench-console: the console's first meaningful paint in headless Chromium (incident page, 10,000-span trace)
+bench-console: deps test-deps
+	$(GO) test -run '^$$' -bench BenchmarkConsolePaint -benchtime 5x ./services/allinone
+
 ## otelcol: an OpenTelemetry Collector (builder and components v0.161.0: OTLP → batch → nop) for bench's comparison
 OTELCOL := bin/otelcol-bench-build/otelcol-bench
 otelcol: $(OTELCOL)

@@ -35,7 +35,7 @@ type browserSession struct {
 	done   chan string // GUIDs of completed downloads
 }
 
-func newBrowser(t *testing.T) *browserSession {
+func newBrowser(t testing.TB) *browserSession {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -85,7 +85,7 @@ func (b *browserSession) record(s string) {
 
 // run runs actions; on failure it saves a screenshot of the page in the
 // test's artifact directory and fails the test with step's name.
-func (b *browserSession) run(t *testing.T, step string, actions ...chromedp.Action) {
+func (b *browserSession) run(t testing.TB, step string, actions ...chromedp.Action) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
@@ -227,6 +227,25 @@ func TestConsoleInvestigation(t *testing.T) {
 	b.accessibility(t, "incident")
 	b.screenshot(t, "console-incident.png")
 
+	// Readable on a phone: nothing wider than the screen.
+	var width int
+	b.run(t, "phone width",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &width),
+		chromedp.EmulateViewport(1280, 900),
+	)
+	if width > 390 {
+		t.Errorf("incident page is %d px wide on a 390 px screen", width)
+	}
+
+	// Acknowledge with a note: the status and the history say so.
+	b.run(t, "acknowledge",
+		chromedp.SendKeys(`#note`, "looking at store", chromedp.ByQuery),
+		chromedp.Click(`//button[text()="Acknowledge"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//span[contains(@class,"pill") and text()="acknowledged"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//section[@aria-labelledby="h-history"]//li[contains(., "looking at store")]`, chromedp.BySearch),
+	)
+
 	// A trace of the slow minutes: waterfall, then a span's details.
 	tid := pcommon.TraceID{45, 0, 0xee}
 	var rows int
@@ -296,7 +315,7 @@ func TestConsoleInvestigation(t *testing.T) {
 }
 
 // waitFor polls cond until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

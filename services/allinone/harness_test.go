@@ -35,7 +35,7 @@ type appOptions struct {
 
 // startApp runs an App on free loopback ports against env's servers and
 // stops it at cleanup.
-func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *testApp {
+func startApp(t testing.TB, env *testenv.Env, chAddr string, opt appOptions) *testApp {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Gateway.GRPCAddr = "127.0.0.1:0"
@@ -86,7 +86,7 @@ func startApp(t *testing.T, env *testenv.Env, chAddr string, opt appOptions) *te
 
 // stop returns a cleanup that stops the app and waits for it (once: a
 // test may stop an app before its cleanup does).
-func (a *testApp) stop(t *testing.T) func() {
+func (a *testApp) stop(t testing.TB) func() {
 	return func() {
 		a.stopOnce.Do(func() {
 			a.cancel()
@@ -105,7 +105,7 @@ func (a *testApp) stop(t *testing.T) func() {
 func (a *testApp) apiURL(path string) string { return "http://" + a.API.Addr() + path }
 
 // getJSON GETs an API path with the test key and decodes the answer.
-func (a *testApp) getJSON(t *testing.T, path string, out any) int {
+func (a *testApp) getJSON(t testing.TB, path string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, a.apiURL(path), nil)
 	req.Header.Set("Authorization", "Bearer "+testKey)

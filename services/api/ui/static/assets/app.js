@@ -43,6 +43,13 @@ const windows = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 
 const nsAgo = (ms) => (BigInt(Date.now() - ms) * 1000000n).toString();
 const nowNs = () => (BigInt(Date.now()) * 1000000n).toString();
 
+// painted marks, after the next frame, that a view's main content is on
+// screen (performance.getEntriesByName('aftertrace:' + what)): what the
+// console benchmark times from navigation.
+function painted(what) {
+  requestAnimationFrame(() => performance.mark('aftertrace:' + what));
+}
+
 function setTitle(text) {
   document.title = text ? `${text} · Aftertrace` : 'Aftertrace';
 }
@@ -246,6 +253,7 @@ async function incidents(ctx) {
         h('td', {}, i.eventCount)))))));
   };
   await load();
+  painted('incidents');
   ctx.every(10000, () => load().catch(() => {}));
 }
 
@@ -341,10 +349,12 @@ async function incident(ctx, id) {
     h('section', { 'aria-labelledby': 'h-history' }, h('h2', { id: 'h-history' }, 'History'),
       h('ul', {}, (inc.history || []).map((x) => h('li', {}, `${fmtTime(x.at)} ${x.action || x.status || ''} ${x.actor ? 'by ' + x.actor : ''} ${x.note ? '— ' + x.note : ''}`)))),
   );
+  painted('incident');
   try {
     const rc = await api(`incidents/${id}/root-causes`, { signal: ctx.signal });
     causes.replaceChildren(h('h2', { id: 'h-causes' }, 'Root causes'), causeList(rc),
       h('p', { class: 'muted' }, `Computed ${fmtTime(rc.computedAt)}`));
+    painted('causes');
   } catch (err) {
     if (err.name === 'AbortError') return;
     causes.replaceChildren(h('h2', { id: 'h-causes' }, 'Root causes'), errorBox(err));
@@ -438,6 +448,7 @@ async function trace(ctx, id) {
     h('p', {}, `${rows.length} spans · ${services.size} services · ${fmtDur(total)} · ${errors} with error status${tr.truncated ? ' · truncated' : ''}`),
     box, details, linkedEvents);
   draw();
+  painted('trace');
   try {
     const evs = await api(`traces/${id}/events`, { signal: ctx.signal });
     linkedEvents.replaceChildren(linkedEvents.firstChild, (evs.items || []).length ? h('ul', {}, evs.items.map((e) => h('li', {},
