@@ -84,11 +84,16 @@ func BenchmarkConsolePaint(b *testing.B) {
 	path := fmt.Sprintf("/api/v1/incidents?start=%d&end=%d", now.Add(-time.Hour).UnixNano(), now.Add(time.Hour).UnixNano())
 	waitFor(b, time.Minute, "anomaly incident", func() bool {
 		var list struct {
-			Items []struct{ ID string } `json:"items"`
+			Items []struct{ ID, Kind string } `json:"items"`
 		}
-		if app.getJSON(b, path, &list) == http.StatusOK && len(list.Items) > 0 {
-			incidentID = list.Items[0].ID
-			return true
+		if app.getJSON(b, path, &list) != http.StatusOK {
+			return false
+		}
+		for _, in := range list.Items {
+			if in.Kind == "anomaly" {
+				incidentID = in.ID
+				return true
+			}
 		}
 		return false
 	})

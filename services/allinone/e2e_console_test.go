@@ -2,7 +2,6 @@ package allinone
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -177,11 +176,16 @@ func TestConsoleInvestigation(t *testing.T) {
 	path := fmt.Sprintf("/api/v1/incidents?start=%d&end=%d", now.Add(-time.Hour).UnixNano(), now.Add(time.Hour).UnixNano())
 	waitFor(t, time.Minute, "anomaly incident on store", func() bool {
 		var list struct {
-			Items []struct{ ID, Workload string } `json:"items"`
+			Items []struct{ ID, Kind, Workload string } `json:"items"`
 		}
-		if app.getJSON(t, path, &list) == http.StatusOK && len(list.Items) > 0 && list.Items[0].Workload == "store" {
-			incidentID = list.Items[0].ID
-			return true
+		if app.getJSON(t, path, &list) != http.StatusOK {
+			return false
+		}
+		for _, in := range list.Items { // the gone container's OOMKilled opens an incident too
+			if in.Kind == "anomaly" && in.Workload == "store" {
+				incidentID = in.ID
+				return true
+			}
 		}
 		return false
 	})
@@ -246,11 +250,11 @@ func TestConsoleInvestigation(t *testing.T) {
 		chromedp.WaitVisible(`//section[@aria-labelledby="h-history"]//li[contains(., "looking at store")]`, chromedp.BySearch),
 	)
 
-	// A trace of the slow minutes: waterfall, then a span's details.
-	tid := pcommon.TraceID{45, 0, 0xee}
+	// A trace the root cause cites: its waterfall, then a span's details.
+	b.run(t, "go back to the incident", chromedp.Navigate(ui+"incidents/"+incidentID), chromedp.WaitVisible(`ol.causes`, chromedp.ByQuery))
 	var rows int
 	b.run(t, "trace waterfall",
-		chromedp.Navigate(ui+"traces/"+hex.EncodeToString(tid[:])),
+		chromedp.Click(`ol.causes > li:first-child ul.evidence a[href*="/ui/traces/"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`.waterfall .span-row`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('.waterfall .span-row').length`, &rows),
 		chromedp.Click(`.span-row[data-i="1"]`, chromedp.ByQuery),
@@ -267,9 +271,11 @@ func TestConsoleInvestigation(t *testing.T) {
 	b.run(t, "container page",
 		chromedp.Navigate(ui+"containers/"+gone.cid),
 		chromedp.WaitVisible(`#hold-reason`, chromedp.ByQuery),
+		chromedp.WaitVisible(`section[aria-labelledby="h-cmetrics"] table`, chromedp.ByQuery), // its metric points
+		chromedp.WaitVisible(`section[aria-labelledby="h-clogs"] table`, chromedp.ByQuery),
 		chromedp.Text(`main`, &text, chromedp.ByQuery),
 	)
-	if !strings.Contains(text, "Terminated: OOMKilled (exit 137)") || !strings.Contains(text, "web-0") {
+	if !strings.Contains(text, "Terminated: OOMKilled (exit 137)") || !strings.Contains(text, "web-0") || !strings.Contains(text, "cart of uid-web-0-console") {
 		t.Fatalf("container page lacks the termination or the pod:\n%s", text)
 	}
 	b.accessibility(t, "container")

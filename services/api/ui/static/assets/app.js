@@ -510,6 +510,7 @@ async function container(ctx, id) {
   const events = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const logs = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const traces = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const metrics = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const holds = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const bundle = h('div', { 'aria-live': 'polite' });
   const reason = h('input', { id: 'hold-reason', name: 'reason', required: true });
@@ -542,6 +543,7 @@ async function container(ctx, id) {
     h('section', { 'aria-labelledby': 'h-forensics' }, h('h2', { id: 'h-forensics' }, 'Forensics'), holdForm, holds, buildBtn, bundle),
     h('section', { 'aria-labelledby': 'h-cevents' }, h('h2', { id: 'h-cevents' }, 'Events'), events),
     h('section', { 'aria-labelledby': 'h-ctraces' }, h('h2', { id: 'h-ctraces' }, 'Traces'), traces),
+    h('section', { 'aria-labelledby': 'h-cmetrics' }, h('h2', { id: 'h-cmetrics' }, 'Metrics'), metrics),
     h('section', { 'aria-labelledby': 'h-clogs' }, h('h2', { id: 'h-clogs' }, 'Logs'), logs));
 
   const loadHolds = async () => {
@@ -567,12 +569,33 @@ async function container(ctx, id) {
       const page = await api('logs' + q({ containerId: cid, start, end, limit: 100 }), { signal: ctx.signal });
       return logTable(page.items || []);
     }),
-    settle(traces, async () => {
-      const tl = await api(`containers/${encodeURIComponent(cid)}/timeline` + q({ start, end, limit: 500 }), { signal: ctx.signal });
+    (async () => {
+      // One timeline read serves the traces and the metrics sections.
+      let tl;
+      try {
+        tl = await api(`containers/${encodeURIComponent(cid)}/timeline` + q({ start, end, limit: 1000 }), { signal: ctx.signal });
+      } catch (err) {
+        if (err.name !== 'AbortError') [traces, metrics].forEach((el) => el.replaceChildren(errorBox(err)));
+        return;
+      }
       const seen = new Map();
-      for (const it of tl.items || []) if (it.kind === 'span' && !seen.has(it.span.traceId)) seen.set(it.span.traceId, it);
-      return seen.size ? h('ul', {}, [...seen.values()].slice(0, 50).map((it) => h('li', {}, link('traces/' + it.span.traceId, it.span.traceId.slice(0, 16)), ` ${fmtTime(it.timeUnixNano)} ${it.span.service} ${it.span.name} ${fmtDur(it.span.durationNs)}`))) : h('p', { class: 'muted' }, 'No span.');
-    }),
+      const series = new Map();
+      for (const it of tl.items || []) {
+        if (it.kind === 'span' && !seen.has(it.span.traceId)) seen.set(it.span.traceId, it);
+        if (it.kind === 'metric') {
+          const m = series.get(it.metric.name) || { name: it.metric.name, unit: it.metric.unit, n: 0, min: Infinity, max: -Infinity };
+          m.n++;
+          m.last = it.metric.value;
+          m.min = Math.min(m.min, it.metric.value);
+          m.max = Math.max(m.max, it.metric.value);
+          series.set(it.metric.name, m);
+        }
+      }
+      traces.replaceChildren(seen.size ? h('ul', {}, [...seen.values()].slice(0, 50).map((it) => h('li', {}, link('traces/' + it.span.traceId, it.span.traceId.slice(0, 16)), ` ${fmtTime(it.timeUnixNano)} ${it.span.service} ${it.span.name} ${fmtDur(it.span.durationNs)}`))) : h('p', { class: 'muted' }, 'No span.'));
+      metrics.replaceChildren(series.size ? h('div', { class: 'scroll' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['Metric', 'Points', 'Last', 'Min', 'Max', 'Unit'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, [...series.values()].map((m) => h('tr', {}, h('td', {}, m.name), h('td', {}, m.n), h('td', {}, m.last), h('td', {}, m.min), h('td', {}, m.max), h('td', {}, m.unit || '')))))) : h('p', { class: 'muted' }, 'No metric point.'));
+    })(),
   ]);
 }
 
