@@ -30,7 +30,7 @@ deps:
 # zookeeper (replicated ClickHouse) and chromium (the console's browser
 # tests).
 test-deps:
-	bash deploy/dev/install-deps.sh zookeeper chromium
+	bash deploy/dev/install-deps.sh zookeeper chromium prometheus
 
 build:
 	$(GO) build -o $(BIN) ./cmd/aftertrace

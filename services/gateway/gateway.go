@@ -202,7 +202,8 @@ func (s *Service) registerSignals(mux *http.ServeMux) {
 	addSignal(s, mux, &tracesSignal)
 	addSignal(s, mux, &logsSignal)
 	addSignal(s, mux, &metricsSignal)
-	mux.Handle(FalcoPath, falcoHandler(s)) // Falco alerts: HTTP only, see falco.go
+	mux.Handle(FalcoPath, falcoHandler(s))             // Falco alerts: HTTP only, see falco.go
+	mux.Handle(RemoteWritePath, remoteWriteHandler(s)) // Prometheus remote-write: remote_write.go
 }
 
 func addSignal[R any](s *Service, mux *http.ServeMux, sig *signal[R]) {
