@@ -27,11 +27,11 @@ import (
 // browserSession is headless Chromium (Debian's) for one test, with every
 // console error and uncaught exception of its pages recorded.
 type browserSession struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	errs   []string
+	ctx     context.Context
+	mu      sync.Mutex
+	errs    []string
 	downDir string
-	done   chan string // GUIDs of completed downloads
+	done    chan string // GUIDs of completed downloads
 }
 
 func newBrowser(t testing.TB) *browserSession {
