@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,62 @@ import (
 	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/internal/testenv"
 )
+
+// sameRanges compares two promRange answers, values within 1e-9
+// (relative): sums over series in another order round differently.
+func sameRanges(a, b map[string][][2]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, av := range a {
+		bv, ok := b[k]
+		if !ok || len(av) != len(bv) {
+			return false
+		}
+		for i := range av {
+			x, _ := strconv.ParseFloat(av[i][1].(string), 64)
+			y, _ := strconv.ParseFloat(bv[i][1].(string), 64)
+			if av[i][0] != bv[i][0] || math.Abs(x-y) > 1e-9*math.Max(1, math.Abs(y)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// promRange runs a Prometheus range query and returns each series'
+// values by its labels.
+func promRange(t *testing.T, u, key string) map[string][][2]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Status != "success" || r.Data.ResultType != "matrix" {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, body)
+	}
+	out := map[string][][2]any{}
+	for _, s := range r.Data.Result {
+		out[fmt.Sprint(s.Metric)] = s.Values
+	}
+	return out
+}
 
 // startPrometheus runs Debian's prometheus on loopback with cfg (YAML)
 // and returns its base URL; it is stopped at cleanup.
@@ -86,6 +144,14 @@ func TestPrometheusRemoteWrite(t *testing.T) {
 		fmt.Fprintf(w, "demo_requests_total{code=\"200\"} %d\ndemo_requests_total{code=\"500\"} %d\n", 10*n, n/3)
 		fmt.Fprintf(w, "# HELP demo_temperature_celsius Temperature.\n# TYPE demo_temperature_celsius gauge\n")
 		fmt.Fprintf(w, "demo_temperature_celsius %g\n", 20+float64(n%7)/2)
+		// A histogram whose observations drift upwards.
+		fmt.Fprintf(w, "# HELP demo_latency_seconds Latency.\n# TYPE demo_latency_seconds histogram\n")
+		cum := int64(0)
+		for i, le := range []string{"0.1", "0.25", "0.5", "1", "+Inf"} {
+			cum += n * int64(5-i) * (1 + n%3)
+			fmt.Fprintf(w, "demo_latency_seconds_bucket{le=%q} %d\n", le, cum)
+		}
+		fmt.Fprintf(w, "demo_latency_seconds_sum %g\ndemo_latency_seconds_count %d\n", float64(cum)*0.3, cum)
 	}))
 	defer target.Close()
 	tu, _ := url.Parse(target.URL)
@@ -129,9 +195,9 @@ remote_write:
 		}
 		return page.Items
 	}
-	waitFor(t, time.Minute, `12 remote-written points of demo_requests_total{code="200"}`, func() bool {
+	waitFor(t, time.Minute, `16 remote-written points of demo_requests_total{code="200"}`, func() bool {
 		for _, s := range read("demo_requests_total") {
-			if s.Labels["code"] == "200" && len(s.Points) >= 12 {
+			if s.Labels["code"] == "200" && len(s.Points) >= 16 {
 				return true
 			}
 		}
@@ -193,6 +259,50 @@ remote_write:
 	}
 	t.Logf("%d of Prometheus's samples compared equal", checked)
 
+	// PromQL through /prometheus/api/v1 answers what Prometheus answers
+	// over the same range, for rate, sum by and histogram_quantile.
+	// Windows start after Aftertrace's first sample: Prometheus may have
+	// scraped once before its remote-write queue started.
+	first := int64(math.MaxInt64)
+	for ms := range stored {
+		first = min(first, ms)
+	}
+	end := cutoff.Truncate(time.Second)
+	start := end.Add(-8 * time.Second)
+	if f := time.UnixMilli(first).Add(7 * time.Second); start.Before(f) {
+		start = f.Truncate(time.Second).Add(time.Second)
+	}
+	for _, expr := range []string{
+		`rate(demo_requests_total[5s])`,
+		`sum by (code) (rate(demo_requests_total[5s]))`,
+		`histogram_quantile(0.9, sum by (le) (rate(demo_latency_seconds_bucket[5s])))`,
+		`demo_temperature_celsius`,
+	} {
+		params := url.Values{"query": {expr}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)}, "step": {"1"}}
+		want := promRange(t, prom+"/api/v1/query_range?"+params.Encode(), "")
+		got := promRange(t, app.apiURL("/prometheus/api/v1/query_range?"+params.Encode()), testKey)
+		if len(want) == 0 || !sameRanges(got, want) {
+			t.Errorf("%s:\n Aftertrace %v\n Prometheus %v", expr, got, want)
+		}
+	}
+
+	// promtool (Debian's, as Prometheus ships it) queries the API; it
+	// speaks basic auth only: the key goes as the password.
+	if bin, err := exec.LookPath("promtool"); err != nil {
+		t.Error("promtool not found (Debian's prometheus package ships it)")
+	} else {
+		server := "http://tenant:" + testKey + "@" + app.API.Addr() + "/prometheus"
+		for _, args := range [][]string{
+			{"query", "instant", server, `sum(demo_requests_total)`},
+			{"query", "range", "--start=" + strconv.FormatInt(start.Unix(), 10), "--end=" + strconv.FormatInt(end.Unix(), 10), "--step=1s", server, `rate(demo_requests_total{code="200"}[5s])`},
+		} {
+			out, err := exec.Command(bin, args...).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "=>") {
+				t.Errorf("promtool %s %s: %v\n%s", args[0], args[1], err, out)
+			}
+		}
+	}
+
 	// Another tenant reads none of it.
 	ctx := context.Background()
 	store, err := pgstore.Open(ctx, env.PostgresDSN)
@@ -221,5 +331,9 @@ remote_write:
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Items) != 0 {
 		t.Errorf("another tenant: %d %s, want no series", resp.StatusCode, body)
+	}
+	params := url.Values{"query": {"demo_requests_total"}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)}, "step": {"1"}}
+	if got := promRange(t, app.apiURL("/prometheus/api/v1/query_range?"+params.Encode()), key.Key); len(got) != 0 {
+		t.Errorf("another tenant's PromQL: %v, want nothing", got)
 	}
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/chstore"
+	"github.com/prometheus/prometheus/promql"
+
 	"github.com/aftertrace/aftertrace/internal/ops"
 	"github.com/aftertrace/aftertrace/internal/pgstore"
 	"github.com/aftertrace/aftertrace/services/api/ui"
@@ -101,6 +103,7 @@ type Service struct {
 	reads   *tenantReads // each tenant's share of ClickHouse
 	ready   ops.Readiness
 	router  *chi.Mux
+	prom    *promql.Engine // the Prometheus query API's
 
 	srv *http.Server
 	ln  net.Listener
@@ -161,6 +164,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		metrics: newMetrics(),
 		slots:   newTenantSlots(cfg.Reads.TenantExpensiveReads),
 		reads:   &tenantReads{n: max(cfg.Reads.TenantQueries, 1)},
+		prom:    newPromEngine(cfg.Reads.QueryTimeout),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -224,6 +228,10 @@ func (s *Service) routes(deps Deps) *chi.Mux {
 		s.bizTxRoutes(r, deps.BusinessTransactions)
 		s.incidentRoutes(r, deps.Incidents, deps.Correlations)
 		s.incidentRuleRoutes(r, deps.IncidentRules, deps.IncidentRuleDefaults)
+	})
+	r.Route(PrometheusPrefix, func(r chi.Router) {
+		r.Use(basicAsBearer, s.authenticate(deps.Auth), s.readDeadline, s.limitExpensive)
+		s.prometheusRoutes(r)
 	})
 	if deps.Admin != nil && deps.AdminKey != "" {
 		s.adminRoutes(r, deps.Admin, deps.AdminKey)

@@ -80,7 +80,7 @@ func specPathOf(route string) string {
 // guarded routes need a credential: a tenant's key (/api/) or the admin
 // key (/admin/).
 func guarded(path string) bool {
-	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/admin/")
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/prometheus/")
 }
 
 // excluded are the routes the spec leaves out on purpose (none since

@@ -83,6 +83,12 @@ var expensiveRoutes = map[string]string{
 	"GET /api/v1/containers/{containerId}/timeline": ClassTimeline,
 	"GET /api/v1/incidents/{id}":                    ClassTimeline,
 	"POST /api/v1/evidence":                         ClassBundle,
+	"GET /prometheus/api/v1/query":                  ClassSearch,
+	"POST /prometheus/api/v1/query":                 ClassSearch,
+	"GET /prometheus/api/v1/query_range":            ClassSearch,
+	"POST /prometheus/api/v1/query_range":           ClassSearch,
+	"GET /prometheus/api/v1/series":                 ClassSearch,
+	"POST /prometheus/api/v1/series":                ClassSearch,
 	"GET /api/v1/evidence/{bundleId}/download":      ClassBundle,
 }
 
