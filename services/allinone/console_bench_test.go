@@ -1,10 +1,8 @@
 package allinone
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -60,43 +58,8 @@ func bigTrace(now time.Time, n int) (ptrace.Traces, pcommon.TraceID) {
 // it reports ms per paint.
 func BenchmarkConsolePaint(b *testing.B) {
 	env := testenv.Get(b)
-	app := startApp(b, env, env.ClickHouseAddr, appOptions{cfg: func(c *Config) {
-		c.Correlator.OpsAddr = ""
-		c.Correlator.Settle = 0
-		c.Correlator.Anomalies.Interval = 300 * time.Millisecond
-		c.Correlator.Incidents.AnomalyMinScore = 2.5
-	}})
-	store, err := openStore(env)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	now := time.Now()
-	td, tid := bigTrace(now, 10_000)
-	for _, traces := range []ptrace.Traces{recentLatencyTraces(now), td} {
-		var batch otlpconv.SpanBatch
-		batch.AppendTraces(app.Config().DevTenantID, traces)
-		if err := store.InsertSpans(context.Background(), &batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var incidentID string
-	path := fmt.Sprintf("/api/v1/incidents?start=%d&end=%d", now.Add(-time.Hour).UnixNano(), now.Add(time.Hour).UnixNano())
-	waitFor(b, time.Minute, "anomaly incident", func() bool {
-		var list struct {
-			Items []struct{ ID, Kind string } `json:"items"`
-		}
-		if app.getJSON(b, path, &list) != http.StatusOK {
-			return false
-		}
-		for _, in := range list.Items {
-			if in.Kind == "anomaly" {
-				incidentID = in.ID
-				return true
-			}
-		}
-		return false
-	})
+	td, tid := bigTrace(time.Now(), 10_000)
+	app, incidentID := anomalyApp(b, env, td)
 	// The root causes are computed once and stored: warm them, as the
 	// first visitor of an incident does.
 	app.getJSON(b, "/api/v1/incidents/"+incidentID+"/root-causes", nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/aftertrace/aftertrace/internal/otlpconv"
 	"github.com/aftertrace/aftertrace/internal/retention"
@@ -150,45 +151,10 @@ func (b *browserSession) accessibility(t *testing.T, page string) {
 // verifies. No console error on any page; controls labelled; focus shown.
 func TestConsoleInvestigation(t *testing.T) {
 	env := testenv.Get(t)
-	app := startApp(t, env, env.ClickHouseAddr, appOptions{cfg: func(c *Config) {
-		c.Correlator.OpsAddr = ""
-		c.Correlator.Settle = 0
-		c.Correlator.Anomalies.Interval = 300 * time.Millisecond
-		c.Correlator.Incidents.AnomalyMinScore = 2.5
-	}})
-	store, err := openStore(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	now := time.Now()
-	var batch otlpconv.SpanBatch
-	batch.AppendTraces(app.Config().DevTenantID, recentLatencyTraces(now))
-	if err := store.InsertSpans(context.Background(), &batch); err != nil {
-		t.Fatal(err)
-	}
-	gone := podGen{uid: "uid-web-0-console", cid: strings.Repeat("e7", 32), at: now.Add(-45 * time.Minute).Truncate(time.Second), traceID: pcommon.TraceID{0xc0, 1}} // outside the incident's window
+	app, incidentID := anomalyApp(t, env)
+	gone := podGen{uid: "uid-web-0-console", cid: strings.Repeat("e7", 32), at: time.Now().Add(-45 * time.Minute).Truncate(time.Second), traceID: pcommon.TraceID{0xc0, 1}} // outside the incident's window
 	app.sendTelemetry(t, gone)
 	app.mustPost(t, "/v1/logs", "application/json", k8sLogs(gone))
-
-	// The incident and the container exist before the browser looks.
-	var incidentID string
-	path := fmt.Sprintf("/api/v1/incidents?start=%d&end=%d", now.Add(-time.Hour).UnixNano(), now.Add(time.Hour).UnixNano())
-	waitFor(t, time.Minute, "anomaly incident on store", func() bool {
-		var list struct {
-			Items []struct{ ID, Kind, Workload string } `json:"items"`
-		}
-		if app.getJSON(t, path, &list) != http.StatusOK {
-			return false
-		}
-		for _, in := range list.Items { // the gone container's OOMKilled opens an incident too
-			if in.Kind == "anomaly" && in.Workload == "store" {
-				incidentID = in.ID
-				return true
-			}
-		}
-		return false
-	})
 	waitFor(t, 30*time.Second, "terminated container", func() bool {
 		var c struct {
 			Termination *struct{ Reason string } `json:"termination"`
@@ -318,6 +284,50 @@ func TestConsoleInvestigation(t *testing.T) {
 	if len(b.errs) > 0 {
 		t.Errorf("browser console errors: %q", b.errs)
 	}
+}
+
+// anomalyApp starts an app whose anomaly pass opens an incident for the
+// latency rise of recentLatencyTraces (written to ClickHouse with extra),
+// and returns it with that incident's id.
+func anomalyApp(t testing.TB, env *testenv.Env, extra ...ptrace.Traces) (*testApp, string) {
+	t.Helper()
+	app := startApp(t, env, env.ClickHouseAddr, appOptions{cfg: func(c *Config) {
+		c.Correlator.OpsAddr = ""
+		c.Correlator.Settle = 0
+		c.Correlator.Anomalies.Interval = 300 * time.Millisecond
+		c.Correlator.Incidents.AnomalyMinScore = 2.5
+	}})
+	store, err := openStore(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	now := time.Now()
+	for _, td := range append([]ptrace.Traces{recentLatencyTraces(now)}, extra...) {
+		var batch otlpconv.SpanBatch
+		batch.AppendTraces(app.Config().DevTenantID, td)
+		if err := store.InsertSpans(context.Background(), &batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var incidentID string
+	path := fmt.Sprintf("/api/v1/incidents?start=%d&end=%d", now.Add(-time.Hour).UnixNano(), now.Add(time.Hour).UnixNano())
+	waitFor(t, time.Minute, "anomaly incident on store", func() bool {
+		var list struct {
+			Items []struct{ ID, Kind, Workload string } `json:"items"`
+		}
+		if app.getJSON(t, path, &list) != http.StatusOK {
+			return false
+		}
+		for _, in := range list.Items { // other incidents (an OOMKilled pod) may be newer
+			if in.Kind == "anomaly" && in.Workload == "store" {
+				incidentID = in.ID
+				return true
+			}
+		}
+		return false
+	})
+	return app, incidentID
 }
 
 // waitFor polls cond until it holds or within passes.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
-	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/events"
 )
 
@@ -53,36 +52,17 @@ func falcoHandler(s *Service) http.Handler {
 			x.reject(reasonBadEncoding, err)
 			return
 		}
-		tenant, reason, err := s.authenticate(r.Context(), authn.BearerToken(r.Header.Get("Authorization")))
-		if err != nil {
-			x.reject(reason, err)
+		tenant, body, done, ok := x.admit(gz)
+		if !ok {
 			return
 		}
-		x.tenant = tenant.ID
+		defer done()
+		size := len(body)
 		pub, ok := s.pub.(EventPublisher)
 		if !ok {
 			x.reject(reasonUnavailable, apperr.New(apperr.KindUnavailable, "event ingest is not available on this gateway"))
 			return
 		}
-		release, err := s.gate.enter()
-		if err != nil {
-			x.reject(reasonOverloaded, err)
-			return
-		}
-		defer release()
-		body, reason, err := s.readBody(w, r, gz)
-		if err != nil {
-			x.reject(reason, err)
-			return
-		}
-		size := len(body)
-		s.metrics.bytes.WithLabelValues(falcoSignal, transportHTTP).Observe(float64(size))
-		releaseBytes, err := s.bytes.reserve(int64(size))
-		if err != nil {
-			x.reject(reasonInflightBytes, err)
-			return
-		}
-		defer releaseBytes()
 
 		evs, err := events.ParseFalco(tenant.ID, body, time.Now())
 		if err != nil {

@@ -37,33 +37,12 @@ func httpHandler[R any](s *Service, sig *signal[R]) http.Handler {
 			x.reject(reasonBadEncoding, err)
 			return
 		}
-		tenant, reason, err := s.authenticate(r.Context(), authn.BearerToken(r.Header.Get("Authorization")))
-		if err != nil {
-			x.reject(reason, err)
+		tenant, body, done, ok := x.admit(gz)
+		if !ok {
 			return
 		}
-		x.tenant = tenant.ID
-
-		release, err := s.gate.enter()
-		if err != nil {
-			x.reject(reasonOverloaded, err)
-			return
-		}
-		defer release()
-
-		body, reason, err := s.readBody(w, r, gz)
-		if err != nil {
-			x.reject(reason, err)
-			return
-		}
+		defer done()
 		size := len(body)
-		s.metrics.bytes.WithLabelValues(sig.name, transportHTTP).Observe(float64(size))
-		releaseBytes, err := s.bytes.reserve(int64(size))
-		if err != nil {
-			x.reject(reasonInflightBytes, err)
-			return
-		}
-		defer releaseBytes()
 		res, reason, err := receive(r.Context(), s, sig, tenant.ID, body, enc, size)
 		if err != nil {
 			x.reject(reason, err)
@@ -97,6 +76,40 @@ func (x *httpExchange) reject(reason string, err error) {
 	code := writeHTTPError(x.w, err, x.enc)
 	x.count(code, reason)
 	x.s.logReject(x.r.Context(), x.signal, transportHTTP, reason, x.tenant, err)
+}
+
+// admit does what every ingest request goes through before its body is
+// decoded: the tenant's key, a slot of the gateway's gate, the body (as
+// sent and, with gz, after gzip within MaxRequestBytes) and its bytes in
+// flight. On failure it has answered the request and ok is false;
+// otherwise done releases the slot and the bytes.
+func (x *httpExchange) admit(gz bool) (tenant authn.Tenant, body []byte, done func(), ok bool) {
+	s, r := x.s, x.r
+	tenant, reason, err := s.authenticate(r.Context(), authn.BearerToken(r.Header.Get("Authorization")))
+	if err != nil {
+		x.reject(reason, err)
+		return tenant, nil, nil, false
+	}
+	x.tenant = tenant.ID
+	release, err := s.gate.enter()
+	if err != nil {
+		x.reject(reasonOverloaded, err)
+		return tenant, nil, nil, false
+	}
+	body, reason, err = s.readBody(x.w, r, gz)
+	if err != nil {
+		x.reject(reason, err)
+		release()
+		return tenant, nil, nil, false
+	}
+	s.metrics.bytes.WithLabelValues(x.signal, transportHTTP).Observe(float64(len(body)))
+	releaseBytes, err := s.bytes.reserve(int64(len(body)))
+	if err != nil {
+		x.reject(reasonInflightBytes, err)
+		release()
+		return tenant, nil, nil, false
+	}
+	return tenant, body, func() { releaseBytes(); release() }, true
 }
 
 // rejectMethod answers 405.

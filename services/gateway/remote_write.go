@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/aftertrace/aftertrace/internal/apperr"
-	"github.com/aftertrace/aftertrace/internal/authn"
 	"github.com/aftertrace/aftertrace/internal/promconv"
 )
 
@@ -54,25 +53,12 @@ func remoteWriteHandler(s *Service) http.Handler {
 				"unsupported Content-Encoding header %.100q: remote-write bodies are snappy-compressed (Content-Encoding: snappy)", ce))
 			return
 		}
-		tenant, reason, err := s.authenticate(r.Context(), authn.BearerToken(r.Header.Get("Authorization")))
-		if err != nil {
-			x.reject(reason, err)
+		tenant, compressed, done, ok := x.admit(false)
+		if !ok {
 			return
 		}
-		x.tenant = tenant.ID
-		release, err := s.gate.enter()
-		if err != nil {
-			x.reject(reasonOverloaded, err)
-			return
-		}
-		defer release()
-		compressed, reason, err := s.readBody(w, r, false)
-		if err != nil {
-			x.reject(reason, err)
-			return
-		}
+		defer done()
 		size := len(compressed)
-		s.metrics.bytes.WithLabelValues(sig.name, transportHTTP).Observe(float64(size))
 		n, err := snappy.DecodedLen(compressed)
 		if err != nil {
 			x.reject(reasonBadEncoding, apperr.New(apperr.KindInvalid, "invalid snappy body (Content-Encoding: snappy): %v", err))
@@ -83,7 +69,7 @@ func remoteWriteHandler(s *Service) http.Handler {
 				"request body exceeds the limit of %d bytes after snappy decompression", s.cfg.MaxRequestBytes))
 			return
 		}
-		releaseBytes, err := s.bytes.reserve(int64(size + n))
+		releaseBytes, err := s.bytes.reserve(int64(n)) // the decoded body, beside the compressed one
 		if err != nil {
 			x.reject(reasonInflightBytes, err)
 			return
@@ -108,7 +94,7 @@ func remoteWriteHandler(s *Service) http.Handler {
 			x.reject(rj.reason(), apperr.New(apperr.KindInvalid, "%s", res.msg))
 			return
 		}
-		res, reason, err = publishAccepted(r.Context(), s, sig, tenant.ID, res, size, func(ctx context.Context) error {
+		res, reason, err := publishAccepted(r.Context(), s, sig, tenant.ID, res, size, func(ctx context.Context) error {
 			return s.pub.PublishMetrics(ctx, tenant.ID, md)
 		})
 		if err != nil {
