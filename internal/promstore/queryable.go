@@ -3,6 +3,7 @@
 package promstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -241,7 +242,7 @@ func (s *series) add(points []chstore.MetricPoint) {
 }
 
 func (s *series) entry() storage.Series {
-	slices.SortStableFunc(s.samples, func(a, b chunks.Sample) int { return int(a.T() - b.T()) })
+	slices.SortStableFunc(s.samples, func(a, b chunks.Sample) int { return cmp.Compare(a.T(), b.T()) })
 	s.samples = slices.CompactFunc(s.samples, func(a, b chunks.Sample) bool { return a.T() == b.T() })
 	return storage.NewListSeries(s.labels, s.samples)
 }

@@ -112,11 +112,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	list := make([]services.Service, 0, len(svcs))
-	for _, s := range svcs {
-		list = append(list, s)
-	}
-	sm, err := services.NewManager(list...)
+	sm, err := services.NewManager(slices.Collect(maps.Values(svcs))...)
 	if err != nil {
 		return err
 	}

@@ -329,15 +329,3 @@ func anomalyApp(t testing.TB, env *testenv.Env, extra ...ptrace.Traces) (*testAp
 	})
 	return app, incidentID
 }
-
-// waitFor polls cond until it holds or within passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}

@@ -289,7 +289,7 @@ func TestGRPCFloodWithoutCredentials(t *testing.T) {
 			return c, err == nil && hdr[3] == 0x4
 		}
 		for len(held) < maxConns-1 {
-			eventually(t, fmt.Sprintf("connection %d of %d served", len(held)+2, maxConns), func() bool {
+			waitFor(t, 10*time.Second, fmt.Sprintf("connection %d of %d served", len(held)+2, maxConns), func() bool {
 				c, served := open()
 				if !served {
 					_ = c.Close()
@@ -305,29 +305,17 @@ func TestGRPCFloodWithoutCredentials(t *testing.T) {
 		if served {
 			t.Fatalf("connection %d over GRPCMaxConnections = %d was served", maxConns+1, maxConns)
 		}
-		eventually(t, "connections_rejected_total += 1", func() bool { return rejected()-before == 1 })
+		waitFor(t, 10*time.Second, "connections_rejected_total += 1", func() bool { return rejected()-before == 1 })
 		if err := exportValid(); err != nil {
 			t.Errorf("valid export on its connection at the cap: %v", err)
 		}
 		// A slot freed is a connection served.
 		_ = held[0].Close()
 		held = held[1:]
-		eventually(t, "a freed slot", func() bool {
+		waitFor(t, 10*time.Second, "a freed slot", func() bool {
 			c, served := open()
 			held = append(held, c)
 			return served
 		})
 	})
-}
-
-// eventually polls cond every 10 ms for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

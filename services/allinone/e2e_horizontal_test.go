@@ -47,7 +47,7 @@ func TestTwoOfEachServiceOneDeployment(t *testing.T) {
 		return 0
 	}
 	for _, loop := range []string{"retention", "correlator/anomalies"} {
-		eventually(t, loop+" led by exactly one process", func() bool {
+		waitFor(t, 10*time.Second, loop+" led by exactly one process", func() bool {
 			return leading(0, loop)+leading(1, loop) == 1
 		})
 	}
@@ -78,6 +78,6 @@ func TestTwoOfEachServiceOneDeployment(t *testing.T) {
 	apps[leader].stop(t)()
 	other := 1 - leader
 	for _, loop := range []string{"retention", "correlator/anomalies"} {
-		eventually(t, loop+" taken over", func() bool { return leading(other, loop) == 1 })
+		waitFor(t, 10*time.Second, loop+" taken over", func() bool { return leading(other, loop) == 1 })
 	}
 }

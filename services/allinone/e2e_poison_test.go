@@ -110,7 +110,7 @@ func TestHostileTenantCannotStallTheWriter(t *testing.T) {
 		t.Fatalf("spread request: status %d, %d rejected (%s); want 200 with 90 rejected", code, rejected, msg)
 	}
 	t.Logf("partial success: %s", msg)
-	eventually(t, "30 in-window spans stored", func() bool {
+	waitFor(t, 10*time.Second, "30 in-window spans stored", func() bool {
 		return count("SELECT count() FROM spans WHERE tenant_id = ?", hostile.ID) == 30
 	})
 	if days := count("SELECT uniqExact(date) FROM spans WHERE tenant_id = ?", hostile.ID); days != 30 {
@@ -141,7 +141,7 @@ func TestHostileTenantCannotStallTheWriter(t *testing.T) {
 	for _, id := range quiet {
 		app.waitTrace(t, id, spansPerTrace, time.Minute)
 	}
-	eventually(t, "the hostile tenant's good trace stored", func() bool {
+	waitFor(t, 10*time.Second, "the hostile tenant's good trace stored", func() bool {
 		return count("SELECT count() FROM spans WHERE tenant_id = ? AND service_name = 'fine'", hostile.ID) == 2
 	})
 
@@ -159,7 +159,7 @@ func TestHostileTenantCannotStallTheWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "three dead letters", func() bool {
+	waitFor(t, 10*time.Second, "three dead letters", func() bool {
 		info, err := dlq.Info(ctx)
 		return err == nil && info.State.Msgs == 3
 	})
@@ -188,7 +188,7 @@ func TestHostileTenantCannotStallTheWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "replayed poison spans stored", func() bool {
+	waitFor(t, 10*time.Second, "replayed poison spans stored", func() bool {
 		return count("SELECT count() FROM spans WHERE service_name = 'poison-svc'") == 6
 	})
 	if n, err := dls.Count(ctx, ""); err != nil || n != 0 {

@@ -275,19 +275,29 @@ func promMatchers(r *http.Request) ([][]*labels.Matcher, error) {
 	return out, nil
 }
 
-func (s *Service) promSeries(r *http.Request, q promstore.Queryable) (any, error) {
+// promSelection is the querier of the request's start and end and its
+// match[] selectors.
+func promSelection(r *http.Request, q promstore.Queryable) (storage.Querier, [][]*labels.Matcher, error) {
 	start, end, err := promSpan(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sets, err := promMatchers(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	qr, err := q.Querier(start.UnixMilli(), end.UnixMilli())
+	return qr, sets, err
+}
+
+func (s *Service) promSeries(r *http.Request, q promstore.Queryable) (any, error) {
+	qr, sets, err := promSelection(r, q)
 	if err != nil {
 		return nil, err
 	}
 	if len(sets) == 0 {
 		return nil, badData("no match[] parameter provided")
 	}
-	qr, _ := q.Querier(start.UnixMilli(), end.UnixMilli())
 	seen := map[uint64]bool{}
 	out := []labels.Labels{}
 	for _, ms := range sets {
@@ -329,18 +339,13 @@ func (s *Service) promLabelValues(r *http.Request, q promstore.Queryable) (any, 
 // which only __name__ values answer: every other label needs a metric
 // name) and merges the answers.
 func (s *Service) promLabelQuery(r *http.Request, q promstore.Queryable, fn func(context.Context, storage.Querier, []*labels.Matcher) ([]string, error)) (any, error) {
-	start, end, err := promSpan(r)
-	if err != nil {
-		return nil, err
-	}
-	sets, err := promMatchers(r)
+	qr, sets, err := promSelection(r, q)
 	if err != nil {
 		return nil, err
 	}
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
 	}
-	qr, _ := q.Querier(start.UnixMilli(), end.UnixMilli())
 	seen := map[string]bool{}
 	for _, ms := range sets {
 		vals, err := fn(r.Context(), qr, ms)

@@ -66,10 +66,7 @@ func falcoHandler(s *Service) http.Handler {
 
 		evs, err := events.ParseFalco(tenant.ID, body, time.Now())
 		if err != nil {
-			msg := err.Error()
-			if len(msg) > maxDecodeErrorLen {
-				msg = msg[:maxDecodeErrorLen] + "..."
-			}
+			msg := clipDecodeError(err)
 			x.reject(falcoReason(msg), apperr.New(apperr.KindInvalid, "invalid Falco alert body: %s", msg))
 			return
 		}

@@ -40,17 +40,25 @@ const falcoAlert = `{"hostname":"node-a","output":"10:01:02.123456789: Notice A 
 
 func (g *testGateway) postFalco(t *testing.T, body []byte, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, g.base+FalcoPath, bytes.NewReader(body))
+	return g.postIngest(t, FalcoPath, body, map[string]string{"Content-Type": "application/json"}, hdr)
+}
+
+// postIngest posts body to path with the test key and the headers of
+// defaults, overridden by hdr ("" removes a header).
+func (g *testGateway) postIngest(t *testing.T, path string, body []byte, defaults, hdr map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, g.base+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+testKey)
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
-		if v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
+	for _, h := range []map[string]string{defaults, hdr} {
+		for k, v := range h {
+			if v == "" {
+				req.Header.Del(k)
+			} else {
+				req.Header.Set(k, v)
+			}
 		}
 	}
 	resp, err := g.client.Do(req)

@@ -124,11 +124,7 @@ func decodeRemoteWrite(body []byte) (pmetric.Metrics, error) {
 		err = promconv.AppendWriteRequest(wr, md)
 	}
 	if err != nil {
-		msg := err.Error()
-		if len(msg) > maxDecodeErrorLen {
-			msg = msg[:maxDecodeErrorLen] + "..."
-		}
-		return md, apperr.New(apperr.KindInvalid, "invalid remote-write body: %s", msg)
+		return md, apperr.New(apperr.KindInvalid, "invalid remote-write body: %s", clipDecodeError(err))
 	}
 	return md, nil
 }

@@ -112,6 +112,16 @@ var tracesSignal = signal[ptraceotlp.ExportRequest]{
 // maxDecodeErrorLen caps how much of a parser's error text is echoed back.
 const maxDecodeErrorLen = 512
 
+// clipDecodeError is a parser's error text, at most maxDecodeErrorLen
+// bytes of it.
+func clipDecodeError(err error) string {
+	msg := err.Error()
+	if len(msg) > maxDecodeErrorLen {
+		msg = msg[:maxDecodeErrorLen] + "..."
+	}
+	return msg
+}
+
 // decode parses an OTLP/HTTP body of signal sig. It never panics, whatever
 // the input; on failure it returns an apperr of KindInvalid that says what
 // failed, and the reject reason.
@@ -132,10 +142,7 @@ func decode[R any](sig *signal[R], body []byte, enc encoding) (R, string, error)
 	if err == nil {
 		return req, "", nil
 	}
-	msg := err.Error()
-	if len(msg) > maxDecodeErrorLen {
-		msg = msg[:maxDecodeErrorLen] + "..."
-	}
+	msg := clipDecodeError(err)
 	prefix := "invalid OTLP " + enc.String() + " body: "
 	if isIDError(msg) {
 		return req, reasonInvalidID, apperr.New(apperr.KindInvalid,
