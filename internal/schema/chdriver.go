@@ -11,6 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/golang-migrate/migrate/v4/database"
+
+	"github.com/aftertrace/aftertrace/internal/apperr"
 )
 
 // chDriver is a golang-migrate database.Driver over clickhouse-go's native
@@ -36,7 +38,7 @@ func newCHDriver(ctx context.Context, conn driver.Conn, cluster, db string) (*ch
 		return nil, err
 	}
 	for _, stmt := range stmts {
-		if err := conn.Exec(ctx, stmt); err != nil {
+		if err := d.exec(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create %s: %w", chMigrationsTable, err)
 		}
 	}
@@ -103,12 +105,34 @@ func (d *chDriver) Run(migration io.Reader) error {
 			return database.Error{OrigErr: err, Err: "migration failed", Query: []byte(one)}
 		}
 		for _, stmt := range stmts {
-			if err := d.conn.Exec(ctx, stmt); err != nil {
+			if err := d.exec(ctx, stmt); err != nil {
 				return database.Error{OrigErr: err, Err: "migration failed", Query: []byte(stmt)}
 			}
 		}
 	}
 	return nil
+}
+
+// exec runs one statement, and again after a pause when it failed in a
+// way that passes (apperr.Retryable: a connection closed under it, a
+// transient server code): the pool dials a new connection, and the
+// statements are idempotent (IF NOT EXISTS). Seen in tests under load:
+// "use of closed network connection" on a fresh connection.
+func (d *chDriver) exec(ctx context.Context, stmt string) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * time.Second):
+			}
+		}
+		if err = d.conn.Exec(ctx, stmt); err == nil || !apperr.Retryable(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // splitStatements drops -- and /* */ comments outside string literals and

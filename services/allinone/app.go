@@ -52,9 +52,12 @@ type App struct {
 	deps Deps
 	log  *slog.Logger
 
-	// mu guards Gateway, API and Correlator while the ops listener may
-	// read them (readiness) and their modules are still starting.
-	mu      sync.Mutex
+	// mu guards readies, which the ops listener reads while modules
+	// start; wantReady is how many of them the targets bring.
+	mu        sync.Mutex
+	readies   []func() bool
+	wantReady int
+
 	Gateway *gateway.Service
 	Writer  *writer.Service
 	API     *api.Service
@@ -96,7 +99,13 @@ func New(cfg Config, deps Deps) (*App, error) {
 		deps.Registry = prometheus.NewRegistry()
 		deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	return &App{cfg: cfg, deps: deps, log: deps.Logger}, nil
+	a := &App{cfg: cfg, deps: deps, log: deps.Logger}
+	for _, t := range []string{TargetGateway, TargetAPI, TargetCorrelator} { // the services with a readiness flag
+		if cfg.runs(t) {
+			a.wantReady++
+		}
+	}
+	return a, nil
 }
 
 // Config returns the effective configuration (after the dev stack, if
@@ -196,9 +205,8 @@ func (a *App) gatewayModule() (services.Service, error) {
 		if err != nil {
 			return fmt.Errorf("gateway: %w", err)
 		}
-		a.mu.Lock()
 		a.Gateway = g
-		a.mu.Unlock()
+		a.addReady(g.Ready)
 		return nil
 	}
 	return services.NewBasicService(start, func(ctx context.Context) error { return a.Gateway.Run(ctx) },
@@ -259,9 +267,8 @@ func (a *App) apiModule() (services.Service, error) {
 		if err != nil {
 			return fmt.Errorf("api: %w", err)
 		}
-		a.mu.Lock()
 		a.API = s
-		a.mu.Unlock()
+		a.addReady(s.Ready)
 		return nil
 	}
 	return services.NewBasicService(start, func(ctx context.Context) error { return a.API.Run(ctx) },

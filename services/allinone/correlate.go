@@ -41,9 +41,8 @@ func (a *App) correlatorModule() (services.Service, error) {
 		if err != nil {
 			return fmt.Errorf("correlator: %w", err)
 		}
-		a.mu.Lock()
 		a.Correlator = c
-		a.mu.Unlock()
+		a.addReady(c.Ready)
 		return nil
 	}
 	return services.NewBasicService(start, func(ctx context.Context) error { return a.Correlator.Run(ctx) }, nil), nil

@@ -57,17 +57,28 @@ func (a *App) OpsAddr() string {
 	return a.ops.Addr()
 }
 
+// addReady counts a started service's readiness in the process's.
+func (a *App) addReady(ready func() bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.readies = append(a.readies, ready)
+}
+
 // readyAll is the process's readiness: every service with a readiness
-// flag that this process runs is built and ready.
+// flag that this process runs is started and ready.
 type readyAll struct{ a *App }
 
 func (r readyAll) Ready() bool {
 	a := r.a
 	a.mu.Lock()
-	g, s, c := a.Gateway, a.API, a.Correlator
-	a.mu.Unlock()
-	ready := func(runs bool, built bool, ok func() bool) bool { return !runs || (built && ok()) }
-	return ready(a.cfg.runs(TargetGateway), g != nil, func() bool { return g.Ready() }) &&
-		ready(a.cfg.runs(TargetAPI), s != nil, func() bool { return s.Ready() }) &&
-		ready(a.cfg.runs(TargetCorrelator), c != nil, func() bool { return c.Ready() })
+	defer a.mu.Unlock()
+	if len(a.readies) < a.wantReady {
+		return false
+	}
+	for _, ok := range a.readies {
+		if !ok() {
+			return false
+		}
+	}
+	return true
 }
